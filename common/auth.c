@@ -1,5 +1,6 @@
 #include "auth.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,6 +29,24 @@ enum mp_status auth_secret(const struct mp_auth *auth, bool token,
 	if (st == MP_OK && !*secret)
 		return mp_fail(err, MP_ERR_CONFIG, "no %s configured",
 			       token ? "token-command" : "password");
+	return st;
+}
+
+enum mp_status auth_send_command(struct conn *conn, const char *verb,
+				 const char *mech, const char *ir,
+				 struct mp_error *err)
+{
+	size_t size = strlen(verb) + strlen(mech) + (ir ? strlen(ir) : 0) + 3;
+	char *line = mp_xmalloc(size);
+	int visible = snprintf(line, size, "%s %s%s", verb, mech, ir ? " " : "");
+	if (ir)
+		memcpy(line + visible, ir, strlen(ir) + 1);
+	enum mp_status st = conn_send_line(conn, line,
+					   ir ? (size_t)visible : CONN_SHOW_ALL, err);
+	mp_wipe(line, size);
+	free(line);
+	if (st == MP_OK)
+		st = conn_flush(conn, err);
 	return st;
 }
 

@@ -36,6 +36,12 @@ enum mp_status auth_sasl(struct conn *conn, const struct mp_auth *auth,
 enum mp_status auth_secret(const struct mp_auth *auth, bool token,
 			   const char **secret, struct mp_error *err);
 
+/* Send "VERB MECH [ir]" (VERB is "AUTH" or "A0001 AUTHENTICATE") and flush;
+ * the trace shows everything but the initial response. */
+enum mp_status auth_send_command(struct conn *conn, const char *verb,
+				 const char *mech, const char *ir,
+				 struct mp_error *err);
+
 /* True if auth->mech names this mechanism (case-insensitive). */
 bool auth_wants(const struct mp_auth *auth, const char *mech);
 

@@ -311,17 +311,10 @@ static enum mp_status wire_start(void *ctx, const char *mech, const char *ir,
 				 struct mp_error *err)
 {
 	struct imap_session *s = ctx;
-	char cmd[64 + 16384];
-	int visible = snprintf(cmd, sizeof cmd, "AUTHENTICATE %s", mech);
-	if (ir) {
-		if (strlen(ir) + (size_t)visible + 2 > sizeof cmd)
-			return mp_fail(err, MP_ERR_INTERNAL, "initial response too long");
-		snprintf(cmd, sizeof cmd, "AUTHENTICATE %s %s", mech, ir);
-	}
-	enum mp_status st = send_command(s, cmd,
-		ir ? (size_t)visible + 1 : CONN_SHOW_ALL, err);
-	mp_wipe(cmd, sizeof cmd);
-	return st;
+	char verb[48];
+	snprintf(s->tag, sizeof s->tag, "A%04u", ++s->next_tag);
+	snprintf(verb, sizeof verb, "%s AUTHENTICATE", s->tag);
+	return auth_send_command(s->conn, verb, mech, ir, err);
 }
 
 static enum mp_status wire_next(void *ctx, bool *done, const char **challenge,

@@ -162,19 +162,7 @@ static enum mp_status wire_start(void *ctx, const char *mech, const char *ir,
 				 struct mp_error *err)
 {
 	struct pop3_session *s = ctx;
-	char line[64 + 16384];
-	int visible = snprintf(line, sizeof line, "AUTH %s", mech);
-	if (ir) {
-		if (strlen(ir) + (size_t)visible + 2 > sizeof line)
-			return mp_fail(err, MP_ERR_INTERNAL, "initial response too long");
-		snprintf(line, sizeof line, "AUTH %s %s", mech, ir);
-	}
-	enum mp_status st = conn_send_line(s->conn, line,
-		ir ? (size_t)visible + 1 : CONN_SHOW_ALL, err);
-	mp_wipe(line, sizeof line);
-	if (st == MP_OK)
-		st = conn_flush(s->conn, err);
-	return st;
+	return auth_send_command(s->conn, "AUTH", mech, ir, err);
 }
 
 static enum mp_status wire_next(void *ctx, bool *done, const char **challenge,

@@ -100,7 +100,7 @@ void cli_free(struct cli *cli);
 
 /* A protocol session as --probe drives it; each tool wraps its module. */
 struct probe_ops {
-	enum mp_status (*open)(void **session, const struct server_opts *srv,
+	enum mp_status (*open)(void **session, const struct cli *cli,
 			       struct mp_error *err);
 	enum mp_status (*auth)(void *session, const struct mp_auth *auth,
 			       struct mp_error *err);
@@ -115,5 +115,24 @@ struct probe_ops {
  * Changes nothing on the server. */
 enum mp_status cli_probe(struct cli *cli, const struct probe_ops *ops,
 			 struct mp_error *err);
+
+
+/* A tool as cli_main runs it. */
+struct tool {
+	const char *prog;
+	const char *usage;             /* after the program name in --help */
+	const char *about;             /* one line */
+	const struct opt_def *opts;    /* the tool's own options, OPT_END-terminated */
+	const enum mp_proto *protos;   /* URL protocols the tool speaks */
+	size_t nprotos;
+	const struct probe_ops *probe;
+	/* The tool's own work once settings and server are known; NULL while
+	 * the tool offers only --probe. */
+	enum mp_status (*run)(struct cli *cli, struct mp_error *err);
+};
+
+/* Parse options, load the config, run --help, --version, --probe or the
+ * tool's work, print any error and return the exit code for main(). */
+int cli_main(const struct tool *tool, int argc, char **argv);
 
 #endif

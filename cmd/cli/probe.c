@@ -55,7 +55,7 @@ enum mp_status cli_probe(struct cli *cli, const struct probe_ops *ops,
 			 struct mp_error *err)
 {
 	void *session;
-	enum mp_status st = ops->open(&session, &cli->server, err);
+	enum mp_status st = ops->open(&session, cli, err);
 	if (st != MP_OK)
 		return st;
 	const struct session_info *info = ops->info(session);

@@ -1,6 +1,4 @@
 /* imapsync: keep a local copy of IMAP folders. */
-#include <stdio.h>
-
 #include "cli.h"
 #include "imap.h"
 
@@ -8,19 +6,15 @@ static const struct opt_def imapsync_opts[] = {
 	OPT_END
 };
 
-
-static enum mp_status probe_open(void **s, const struct server_opts *srv,
+static enum mp_status probe_open(void **s, const struct cli *cli,
 				 struct mp_error *err)
 {
 	struct imap_session *session = NULL;
-	enum mp_status st = imap_open(&session, srv, err);
+	enum mp_status st = imap_open(&session, &cli->server, err);
 	*s = session;
 	return st;
 }
-static enum mp_status probe_auth(void *s, const struct mp_auth *a, struct mp_error *err)
-{
-	return imap_auth(s, a, err);
-}
+static enum mp_status probe_auth(void *s, const struct mp_auth *a, struct mp_error *err) { return imap_auth(s, a, err); }
 static const struct session_info *probe_info(void *s) { return imap_info(s); }
 static struct conn *probe_conn(void *s) { return imap_conn(s); }
 static enum mp_status probe_quit(void *s, struct mp_error *err) { return imap_logout(s, err); }
@@ -30,27 +24,19 @@ static const struct probe_ops probe_ops = {
 	probe_open, probe_auth, probe_info, probe_conn, probe_quit, probe_close, true
 };
 
+static const enum mp_proto protos[] = { MP_PROTO_IMAP };
+
+static const struct tool imapsync = {
+	.prog = "imapsync",
+	.usage = "--probe [--server URL | -a ACCOUNT] [options]",
+	.about = "Keep a local copy of IMAP folders.",
+	.opts = imapsync_opts,
+	.protos = protos,
+	.nprotos = 1,
+	.probe = &probe_ops,
+};
+
 int main(int argc, char **argv)
 {
-	static const enum mp_proto protos[] = { MP_PROTO_IMAP };
-	struct cli cli;
-	struct mp_error err = { 0 };
-	enum mp_status st = cli_init(&cli, "imapsync", imapsync_opts, argc, argv, &err);
-	if (st == MP_OK && cli.help) {
-		cli_help(&cli, "--probe [--server URL | -a ACCOUNT] [options]",
-			 "Keep a local copy of IMAP folders.", stdout);
-	} else if (st == MP_OK && cli.version) {
-		cli_version(&cli);
-	} else if (st == MP_OK) {
-		st = cli_server(&cli, protos, 1, &err);
-		if (st == MP_OK && cli.probe)
-			st = cli_probe(&cli, &probe_ops, &err);
-		else if (st == MP_OK)
-			st = mp_fail(&err, MP_ERR_USAGE,
-				     "no action given; this version offers --probe (see --help)");
-	}
-	if (st != MP_OK)
-		cli_error(&cli, &err);
-	cli_free(&cli);
-	return cli_exit_code(st);
+	return cli_main(&imapsync, argc, argv);
 }

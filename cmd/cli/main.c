@@ -1,0 +1,29 @@
+/* The frame every tool's main() runs in. */
+#include "cli.h"
+
+#include <stdio.h>
+
+int cli_main(const struct tool *tool, int argc, char **argv)
+{
+	struct cli cli;
+	struct mp_error err = { 0 };
+	enum mp_status st = cli_init(&cli, tool->prog, tool->opts, argc, argv, &err);
+	if (st == MP_OK && cli.help) {
+		cli_help(&cli, tool->usage, tool->about, stdout);
+	} else if (st == MP_OK && cli.version) {
+		cli_version(&cli);
+	} else if (st == MP_OK) {
+		st = cli_server(&cli, tool->protos, tool->nprotos, &err);
+		if (st == MP_OK && cli.probe)
+			st = cli_probe(&cli, tool->probe, &err);
+		else if (st == MP_OK && tool->run)
+			st = tool->run(&cli, &err);
+		else if (st == MP_OK)
+			st = mp_fail(&err, MP_ERR_USAGE,
+				     "no action given; this version offers --probe (see --help)");
+	}
+	if (st != MP_OK)
+		cli_error(&cli, &err);
+	cli_free(&cli);
+	return cli_exit_code(st);
+}
