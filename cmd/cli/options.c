@@ -37,7 +37,8 @@ const struct opt_def cli_shared_opts[] = {
 
 /* Options that steer the program rather than set a config key. */
 enum { OPT_ACCOUNT = 1, OPT_CONFIG, OPT_PROBE, OPT_HELP, OPT_VERSION,
-       OPT_VERBOSE, OPT_QUIET, OPT_FIRST_DEF = 100 };
+       OPT_VERBOSE, OPT_QUIET,
+       OPT_FIRST_DEF = 256 /* above every short option character */ };
 
 static const struct option control_opts[] = {
 	{ "account", required_argument, NULL, OPT_ACCOUNT },
@@ -329,16 +330,16 @@ void cli_help(const struct cli *cli, const char *usage, const char *about,
 				     "      --config FILE          config file (default ~/.config/mailpipe/config)\n"
 				     "      --probe                show TLS, certificate and capabilities, try to log in\n"
 				     "  -v, --verbose              protocol trace on stderr, secrets redacted\n"
-				     "  -q, --quiet                no summary, only errors\n"
+				     "  -q, --quiet                print only errors\n"
 				     "  -h, --help                 this help\n"
 				     "  -V, --version              version\n");
 		}
 		for (size_t i = 0; defs && defs[i].name; i++) {
 			char left[64];
-			snprintf(left, sizeof left, "%s%c%s --%s%s%s",
-				 defs[i].short_name ? "-" : "  ",
+			snprintf(left, sizeof left, "%s%c%s--%s%s%s",
+				 defs[i].short_name ? "-" : " ",
 				 defs[i].short_name ? defs[i].short_name : ' ',
-				 defs[i].short_name ? "," : " ",
+				 defs[i].short_name ? ", " : "  ",
 				 defs[i].name, defs[i].arg ? " " : "",
 				 defs[i].arg ? defs[i].arg : "");
 			fprintf(out, "  %-25s  %s\n", left, defs[i].help);

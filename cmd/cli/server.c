@@ -12,12 +12,19 @@ enum mp_status cli_secret(void *ctx, bool token, const char **secret,
 static const char *proto_schemes(enum mp_proto p)
 {
 	switch (p) {
-	case MP_PROTO_SMTP: return "smtp:// and smtps://";
+	case MP_PROTO_SMTP: return "smtp://, smtps://";
 	case MP_PROTO_LMTP: return "lmtp://";
-	case MP_PROTO_IMAP: return "imap:// and imaps://";
-	case MP_PROTO_POP3: return "pop3:// and pop3s://";
+	case MP_PROTO_IMAP: return "imap://, imaps://";
+	case MP_PROTO_POP3: return "pop3://, pop3s://";
 	}
 	return "?";
+}
+
+/* Settings from the config file are config errors; from argv, usage. */
+static enum mp_status setting_status(const struct cli *cli, const char *name)
+{
+	return strcmp(cli_origin(cli, name), "command line") ? MP_ERR_CONFIG
+							     : MP_ERR_USAGE;
 }
 
 /* A setting's value, or an error naming where it came from. */
@@ -31,8 +38,7 @@ static enum mp_status number(const struct cli *cli, const char *name,
 	char *end;
 	unsigned long n = strtoul(v, &end, 10);
 	if (!*v || *end || v[0] == '-' || n < min || n > max)
-		return mp_fail(err, strcmp(cli_origin(cli, name), "command line")
-			       ? MP_ERR_CONFIG : MP_ERR_USAGE,
+		return mp_fail(err, setting_status(cli, name),
 			       "%s: %s must be a number from %lu to %lu, not '%s'",
 			       cli_origin(cli, name), name, min, max, v);
 	*out = n;
@@ -42,9 +48,8 @@ static enum mp_status number(const struct cli *cli, const char *name,
 static enum mp_status bad_value(const struct cli *cli, const char *name,
 				const char *why, struct mp_error *err)
 {
-	return mp_fail(err, strcmp(cli_origin(cli, name), "command line")
-		       ? MP_ERR_CONFIG : MP_ERR_USAGE,
-		       "%s: %s %s", cli_origin(cli, name), name, why);
+	return mp_fail(err, setting_status(cli, name), "%s: %s %s",
+		       cli_origin(cli, name), name, why);
 }
 
 enum mp_status cli_server(struct cli *cli, const enum mp_proto *protos,
@@ -67,9 +72,10 @@ enum mp_status cli_server(struct cli *cli, const enum mp_proto *protos,
 	for (size_t i = 0; i < nprotos; i++)
 		known |= srv->url.proto == protos[i];
 	if (!known)
-		return mp_fail(err, MP_ERR_USAGE, "%s speaks %s%s%s, not %s://",
-			       cli->prog, proto_schemes(protos[0]),
-			       nprotos > 1 ? " and " : "",
+		return mp_fail(err, setting_status(cli, "server"),
+			       "the server URL must be %s%s%s, not %s://",
+			       proto_schemes(protos[0]),
+			       nprotos > 1 ? ", " : "",
 			       nprotos > 1 ? proto_schemes(protos[1]) : "",
 			       srv->url.scheme);
 
@@ -93,8 +99,8 @@ enum mp_status cli_server(struct cli *cli, const enum mp_proto *protos,
 	t->cert_file = cli_get(cli, "tls-cert");
 	t->key_file = cli_get(cli, "tls-key");
 	if (!t->cert_file != !t->key_file)
-		return mp_fail(err, MP_ERR_USAGE,
-			       "--tls-cert and --tls-key go together");
+		return mp_fail(err, setting_status(cli, t->cert_file ? "tls-cert" : "tls-key"),
+			       "tls-cert and tls-key go together");
 	const char *min = cli_get(cli, "tls-min");
 	if (min && strcmp(min, "1.2") && strcmp(min, "1.3"))
 		return bad_value(cli, "tls-min", "must be 1.2 or 1.3", err);
