@@ -66,6 +66,15 @@ static const struct opt_def *def_at(const struct cli *cli, size_t i)
 	return i < ntool ? &cli->tool_opts[i] : &cli_shared_opts[i - ntool];
 }
 
+/* The option number of the tool's option with short name c, or 0. */
+static int tool_short(const struct cli *cli, int c)
+{
+	for (size_t i = 0; cli->tool_opts && cli->tool_opts[i].name; i++)
+		if (cli->tool_opts[i].short_name == c)
+			return OPT_FIRST_DEF + (int)i;
+	return 0;
+}
+
 static void set_option(struct cli *cli, const char *name, const char *value)
 {
 	for (size_t i = 0; i < cli->nsettings; i++) {
@@ -177,7 +186,24 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 			NULL, OPT_FIRST_DEF + (int)i };
 	}
 
-	char shortopts[64] = "+:a:vqhV";
+	/* A tool's own short option wins over a shared one with the same
+	 * letter (mailsend's sendmail-style -q flushes the queue). */
+	char shortopts[128] = "+:";
+	static const char shared_short[] = "a:vqhV";
+	for (const char *p = shared_short; *p; p++) {
+		if (*p == ':')
+			continue;
+		bool taken = false;
+		for (size_t i = 0; tool_opts && tool_opts[i].name; i++)
+			taken |= tool_opts[i].short_name == *p;
+		if (!taken) {
+			size_t n = strlen(shortopts);
+			shortopts[n++] = *p;
+			if (p[1] == ':')
+				shortopts[n++] = ':';
+			shortopts[n] = '\0';
+		}
+	}
 	for (size_t i = 0; i < ndefs; i++) {
 		const struct opt_def *d = def_at(cli, i);
 		if (d->short_name && strlen(shortopts) + 3 < sizeof shortopts) {
@@ -202,6 +228,8 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 				     argv[optind - 1]);
 			break;
 		}
+		if (c < OPT_FIRST_DEF && c != ':' && c != '?' && tool_short(cli, c))
+			c = tool_short(cli, c);
 		switch (c) {
 		case 'a': case OPT_ACCOUNT: cli->account = optarg; break;
 		case OPT_CONFIG: config_path = optarg; break;
@@ -227,14 +255,6 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 			if (c >= OPT_FIRST_DEF && (size_t)(c - OPT_FIRST_DEF) < ndefs) {
 				const struct opt_def *d = def_at(cli, (size_t)(c - OPT_FIRST_DEF));
 				set_option(cli, d->name, d->kind == OPT_VALUE ? optarg : "yes");
-			} else {
-				/* A short alias of a tool option. */
-				for (size_t i = 0; i < ndefs; i++) {
-					const struct opt_def *d = def_at(cli, i);
-					if (d->short_name == c)
-						set_option(cli, d->name,
-							   d->kind == OPT_VALUE ? optarg : "yes");
-				}
 			}
 		}
 	}
