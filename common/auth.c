@@ -70,6 +70,28 @@ static void cancel(struct conn *conn, const struct sasl_wire *wire, void *ctx)
 		wire->next(ctx, &done, &challenge, &ignored);
 }
 
+/* The server reported an error inside the exchange (an OAuth JSON
+ * status, a SCRAM e=): send the closing reply the mechanism defines, let
+ * the server end the exchange, and keep the server's in-band reason. */
+static enum mp_status finish_refused(struct conn *conn,
+				     const struct sasl_wire *wire, void *ctx,
+				     const unsigned char *out, size_t outlen,
+				     struct mp_error *err)
+{
+	struct mp_error ignored;
+	char *resp = encode(out, outlen);
+	if (outlen == 0)
+		resp[0] = '\0';
+	if (conn_send_line(conn, resp, 0, &ignored) == MP_OK &&
+	    conn_flush(conn, &ignored) == MP_OK) {
+		bool done = false;
+		const char *challenge;
+		wire->next(ctx, &done, &challenge, &ignored);
+	}
+	free(resp);
+	return err->status;
+}
+
 static enum mp_status exchange(struct conn *conn, struct sasl_client *client,
 			       enum sasl_mech mech, const struct sasl_wire *wire,
 			       void *ctx, struct mp_error *err)
@@ -132,8 +154,11 @@ static enum mp_status exchange(struct conn *conn, struct sasl_client *client,
 			return mp_fail(err, MP_ERR_PROTOCOL,
 				       "server sent a challenge that is not base64");
 		}
+		out = NULL;
 		st = sasl_step(client, decoded, dlen, &out, &outlen, err);
 		free(decoded);
+		if (st == MP_ERR_AUTH && out)
+			return finish_refused(conn, wire, ctx, out, outlen, err);
 		if (st != MP_OK) {
 			cancel(conn, wire, ctx);
 			return st;
