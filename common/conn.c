@@ -362,6 +362,17 @@ enum mp_status conn_connect_unix(struct conn **out, const char *path,
 
 /* --- raw I/O --- */
 
+void conn_quickack(int fd)
+{
+#ifdef TCP_QUICKACK
+	/* The kernel clears the flag again on its own: set it on each read. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+	(void)fd;
+#endif
+}
+
 static enum mp_status raw_recv(struct conn *c, void *buf, size_t n,
 			       size_t *got, struct mp_error *err)
 {
@@ -385,6 +396,8 @@ static enum mp_status raw_recv(struct conn *c, void *buf, size_t n,
 			break;
 		r = recv(c->fd, buf, n, MSG_DONTWAIT);
 		if (r >= 0) {
+			if (r > 0)
+				conn_quickack(c->fd);
 			*got = (size_t)r;
 			c->received = true;
 			return MP_OK;

@@ -70,6 +70,8 @@ static ssize_t pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 		if (w < 0)
 			return transport_fail(t, errno);
 		r = recv(t->fd, data, len, MSG_DONTWAIT);
+		if (r > 0)
+			conn_quickack(t->fd);
 		if (r >= 0)
 			return r;
 		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)

@@ -14,6 +14,11 @@
 
 struct tls;
 
+/* After data arrived: acknowledge it at once. A server that holds its
+ * reply back until our ACK (Nagle) would otherwise wait out the kernel's
+ * delayed-ACK timer, 40 ms, each time the client has nothing to send. */
+void conn_quickack(int fd);
+
 /* Wait until fd is ready for events (POLLIN or POLLOUT) for at most
  * timeout_ms, retrying on EINTR. Returns 1 ready, 0 timed out, -1 error
  * (errno set). Defined in conn.c; tls.c's transport uses it too. */
