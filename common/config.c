@@ -47,6 +47,11 @@ static const struct key_info keys[] = {
 	/* mailsend */
 	{ "from",                 false, false },
 	{ "helo",                 false, false },
+	{ "rewrite-from",         false, false },
+	{ "queue",                true,  false },
+	{ "dsn-notify",           false, false },
+	{ "dsn-return",           false, false },
+	{ "charset",              false, false },
 
 	/* popfetch: none yet */
 

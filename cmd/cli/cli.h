@@ -14,6 +14,7 @@
 enum opt_kind {
 	OPT_VALUE,   /* --name VALUE */
 	OPT_BOOL,    /* --name sets "yes" (config: yes/no) */
+	OPT_LIST,    /* --name VALUE, repeatable: every value is kept */
 };
 
 /* One long option of a tool; its name is also its config key. */
@@ -40,6 +41,8 @@ struct cli {
 	const struct opt_def *tool_opts;
 	struct setting *settings;
 	size_t nsettings;
+	const char **list_scratch;   /* cli_get_all's answers, freed with cli */
+	size_t nlist_scratch;
 	char **args;             /* operands left after the options */
 	int nargs;
 	const char *account;     /* -a, or default-account, or NULL */
@@ -49,6 +52,9 @@ struct cli {
 	bool quiet, probe, help, version;
 
 	/* filled by cli_server */
+	bool server_ready;
+	const enum mp_proto *protos;
+	size_t nprotos;
 	struct server_opts server;
 	struct mp_auth auth;
 	char *password;          /* fetched on demand; wiped at the end */
@@ -65,6 +71,11 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 /* The effective value of a setting: command line, else account, else
  * defaults, else NULL. */
 const char *cli_get(const struct cli *cli, const char *name);
+/* Every value of a repeatable (OPT_LIST) option, command line first; else
+ * the single config value. *n gets the count; the array lives as long as
+ * cli and is NULL when n is 0. */
+const char *const *cli_get_all(const struct cli *cli, const char *name,
+			       size_t *n);
 /* Its origin for messages ("command line", "FILE:LINE"). */
 const char *cli_origin(const struct cli *cli, const char *name);
 /* A boolean setting; a bad value is reported through err. */
@@ -75,6 +86,10 @@ enum mp_status cli_bool(const struct cli *cli, const char *name, bool dflt,
  * protocols this tool speaks. */
 enum mp_status cli_server(struct cli *cli, const enum mp_proto *protos,
 			  size_t nprotos, struct mp_error *err);
+
+/* cli_server with the tool's protocols, once: for tools whose work may
+ * not need a server (listing a queue), called when one is needed. */
+enum mp_status cli_ensure_server(struct cli *cli, struct mp_error *err);
 
 /* Print --help: usage line, the tool's options, then the shared ones. */
 void cli_help(const struct cli *cli, const char *usage, const char *about,
@@ -94,6 +109,11 @@ void cli_probe_print_server(const struct cli *cli, struct conn *conn,
 			    const struct session_info *info, FILE *out);
 void cli_probe_print_caps(const char *title, const struct session_info *info,
 			  FILE *out);
+
+/* The path of sub (e.g. "queue") under $XDG_STATE_HOME/mailpipe (or
+ * ~/.local/state/mailpipe), creating the mailpipe directory (mode 700). */
+enum mp_status cli_state_path(const char *sub, char *out, size_t size,
+			      struct mp_error *err);
 
 /* Wipe and free secrets and everything else cli holds. */
 void cli_free(struct cli *cli);

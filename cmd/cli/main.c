@@ -13,7 +13,11 @@ int cli_main(const struct tool *tool, int argc, char **argv)
 	} else if (st == MP_OK && cli.version) {
 		cli_version(&cli);
 	} else if (st == MP_OK) {
-		st = cli_server(&cli, tool->protos, tool->nprotos, &err);
+		cli.protos = tool->protos;
+		cli.nprotos = tool->nprotos;
+		/* A tool's own work may not need a server (mailsend -bp). */
+		if (cli.probe || !tool->run || cli_get(&cli, "server"))
+			st = cli_ensure_server(&cli, &err);
 		if (st == MP_OK && cli.probe)
 			st = cli_probe(&cli, tool->probe, &err);
 		else if (st == MP_OK && tool->run)
@@ -26,4 +30,13 @@ int cli_main(const struct tool *tool, int argc, char **argv)
 		cli_error(&cli, &err);
 	cli_free(&cli);
 	return cli_exit_code(st);
+}
+
+enum mp_status cli_ensure_server(struct cli *cli, struct mp_error *err)
+{
+	if (cli->server_ready)
+		return MP_OK;
+	enum mp_status st = cli_server(cli, cli->protos, cli->nprotos, err);
+	cli->server_ready = st == MP_OK;
+	return st;
 }

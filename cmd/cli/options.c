@@ -75,9 +75,10 @@ static int tool_short(const struct cli *cli, int c)
 	return 0;
 }
 
-static void set_option(struct cli *cli, const char *name, const char *value)
+static void set_option(struct cli *cli, const char *name, const char *value,
+		       bool repeatable)
 {
-	for (size_t i = 0; i < cli->nsettings; i++) {
+	for (size_t i = 0; i < cli->nsettings && !repeatable; i++) {
 		if (strcmp(cli->settings[i].name, name) == 0) {
 			cli->settings[i].value = value;
 			return;
@@ -89,6 +90,40 @@ static void set_option(struct cli *cli, const char *name, const char *value)
 	s->name = name;
 	s->value = value;
 	mp_strlcpy(s->origin, "command line", sizeof s->origin);
+}
+
+enum mp_status cli_state_path(const char *sub, char *out, size_t size,
+			      struct mp_error *err)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char dir[4096];
+	if (xdg && *xdg)
+		snprintf(dir, sizeof dir, "%s", xdg);
+	else if (home && *home)
+		snprintf(dir, sizeof dir, "%s/.local/state", home);
+	else
+		return mp_fail(err, MP_ERR_CONFIG,
+			       "neither XDG_STATE_HOME nor HOME is set");
+	/* Create each level; the last one private. */
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+	mkdir(dir, 0755);
+	size_t n = strlen(dir);
+	if (n + sizeof "/mailpipe" >= sizeof dir)
+		return mp_fail(err, MP_ERR_CONFIG, "state directory path too long");
+	strcat(dir, "/mailpipe");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return mp_fail(err, MP_ERR_IO, "cannot create %s: %s", dir,
+			       strerror(errno));
+	if ((size_t)snprintf(out, size, "%s/%s", dir, sub) >= size)
+		return mp_fail(err, MP_ERR_CONFIG, "state path too long");
+	return MP_OK;
 }
 
 static char *default_config_path(void)
@@ -182,7 +217,7 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 	for (size_t i = 0; i < ndefs; i++) {
 		const struct opt_def *d = def_at(cli, i);
 		longopts[NCONTROL + i] = (struct option){
-			d->name, d->kind == OPT_VALUE ? required_argument : no_argument,
+			d->name, d->kind == OPT_BOOL ? no_argument : required_argument,
 			NULL, OPT_FIRST_DEF + (int)i };
 	}
 
@@ -209,7 +244,7 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 		if (d->short_name && strlen(shortopts) + 3 < sizeof shortopts) {
 			size_t n = strlen(shortopts);
 			shortopts[n++] = (char)d->short_name;
-			if (d->kind == OPT_VALUE)
+			if (d->kind != OPT_BOOL)
 				shortopts[n++] = ':';
 			shortopts[n] = '\0';
 		}
@@ -220,14 +255,20 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 	int c;
 	opterr = 0;
 	optind = 1;
+	int longindex = -1;
 	while (st == MP_OK &&
-	       (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, shortopts, longopts, &longindex)) != -1) {
 		if (optarg && mp_has_line_break(optarg, strlen(optarg))) {
-			st = mp_fail(err, MP_ERR_USAGE,
-				     "option %s: line breaks are not allowed in a value",
-				     argv[optind - 1]);
+			if (longindex >= 0)
+				st = mp_fail(err, MP_ERR_USAGE,
+					     "option --%s: line breaks are not allowed in a value",
+					     longopts[longindex].name);
+			else
+				st = mp_fail(err, MP_ERR_USAGE,
+					     "option -%c: line breaks are not allowed in a value", c);
 			break;
 		}
+		longindex = -1;
 		if (c < OPT_FIRST_DEF && c != ':' && c != '?' && tool_short(cli, c))
 			c = tool_short(cli, c);
 		switch (c) {
@@ -254,7 +295,8 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 		default:
 			if (c >= OPT_FIRST_DEF && (size_t)(c - OPT_FIRST_DEF) < ndefs) {
 				const struct opt_def *d = def_at(cli, (size_t)(c - OPT_FIRST_DEF));
-				set_option(cli, d->name, d->kind == OPT_VALUE ? optarg : "yes");
+				set_option(cli, d->name, d->kind == OPT_BOOL ? "yes" : optarg,
+					   d->kind == OPT_LIST);
 			}
 		}
 	}
@@ -309,6 +351,34 @@ const char *cli_get(const struct cli *cli, const char *name)
 		return NULL;
 	const struct cfg_entry *e = config_lookup(&cli->config, cli->account, name);
 	return e ? e->value : NULL;
+}
+
+const char *const *cli_get_all(const struct cli *cli, const char *name,
+			       size_t *n)
+{
+	/* Each answer is a new array, freed with cli, so one answer stays
+	 * valid while another is asked for. */
+	struct cli *c = (struct cli *)cli;
+	const char **v = NULL;
+	size_t count = 0;
+	for (size_t i = 0; i < cli->nsettings; i++) {
+		if (strcmp(cli->settings[i].name, name) != 0)
+			continue;
+		v = mp_xrealloc(v, (count + 2) * sizeof *v);
+		v[count++] = cli->settings[i].value;
+	}
+	if (count == 0 && cli_get(cli, name)) {
+		v = mp_xmalloc(2 * sizeof *v);
+		v[count++] = cli_get(cli, name);
+	}
+	*n = count;
+	if (!v)
+		return NULL;
+	v[count] = NULL;
+	c->list_scratch = mp_xrealloc(c->list_scratch,
+				      (c->nlist_scratch + 1) * sizeof *c->list_scratch);
+	c->list_scratch[c->nlist_scratch++] = (const char *)v;
+	return v;
 }
 
 const char *cli_origin(const struct cli *cli, const char *name)
@@ -392,6 +462,9 @@ void cli_free(struct cli *cli)
 		free(cli->token);
 	}
 	free(cli->settings);
+	for (size_t i = 0; i < cli->nlist_scratch; i++)
+		free((void *)cli->list_scratch[i]);
+	free(cli->list_scratch);
 	free(cli->config_path);
 	config_free(&cli->config);
 	memset(cli, 0, sizeof *cli);

@@ -196,3 +196,44 @@ refute_err() {
 refute_any() {
 	refute_out "$1" && refute_err "$1"
 }
+
+# mp_run_stdin FILE CMD...: mp_run with stdin from FILE.
+mp_run_stdin() {
+	local in=$1
+	shift
+	run --separate-stderr "$@" <"$in"
+	if [[ "${stderr:-}" == *"Sanitizer"* || "${stderr:-}" == *"runtime error:"* ]]; then
+		echo "sanitizer report:" >&2
+		_mp_show
+		return 1
+	fi
+}
+
+# mail_with MAILDIR MARKER: the delivered files (new/ and cur/) holding
+# MARKER, one per line.
+mail_with() {
+	grep -lF -- "$2" "$1"/new/* "$1"/cur/* 2>/dev/null || true
+}
+
+# wait_mail MAILDIR MARKER [N]: wait up to 15 s until N (default 1) files
+# hold MARKER; then give Postfix a moment to show a duplicate, and require
+# exactly N.
+wait_mail() {
+	local want=${3:-1} i n
+	for ((i = 0; i < 150; i++)); do
+		n=$(mail_with "$1" "$2" | wc -l)
+		[ "$n" -ge "$want" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	n=$(mail_with "$1" "$2" | wc -l)
+	if [ "$n" -ne "$want" ]; then
+		echo "expected $want message(s) with '$2' in $1, found $n" >&2
+		return 1
+	fi
+}
+
+# submission_args: how the tests reach Postfix's submission port as alice.
+submission_args() {
+	echo --server "smtp://alice@127.0.0.1:$SUBMISSION_PORT" --tls-ca-file "$MP_CA" --timeout 10
+}
