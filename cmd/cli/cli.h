@@ -50,6 +50,7 @@ struct cli {
 	char *config_path;       /* the file read, or NULL if none */
 	int verbose;
 	bool quiet, probe, help, version;
+	bool sendmail_style;     /* see struct tool */
 
 	/* filled by cli_server */
 	bool server_ready;
@@ -146,6 +147,9 @@ struct tool {
 	const enum mp_proto *protos;   /* URL protocols the tool speaks */
 	size_t nprotos;
 	const struct probe_ops *probe;
+	/* sendmail's flags own -q and -V (mailsend): --help then shows
+	 * --quiet and --version without their short letters. */
+	bool sendmail_style;
 	/* The tool's own work once settings and server are known; NULL while
 	 * the tool offers only --probe. */
 	enum mp_status (*run)(struct cli *cli, struct mp_error *err);

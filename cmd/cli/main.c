@@ -8,6 +8,7 @@ int cli_main(const struct tool *tool, int argc, char **argv)
 	struct cli cli;
 	struct mp_error err = { 0 };
 	enum mp_status st = cli_init(&cli, tool->prog, tool->opts, argc, argv, &err);
+	cli.sendmail_style = tool->sendmail_style;
 	if (st == MP_OK && cli.help) {
 		cli_help(&cli, tool->usage, tool->about, stdout);
 	} else if (st == MP_OK && cli.version) {

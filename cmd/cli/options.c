@@ -420,9 +420,11 @@ void cli_help(const struct cli *cli, const char *usage, const char *about,
 				     "      --config FILE          config file (default ~/.config/mailpipe/config)\n"
 				     "      --probe                show TLS, certificate and capabilities, try to log in\n"
 				     "  -v, --verbose              protocol trace on stderr, secrets redacted\n"
-				     "  -q, --quiet                print only errors\n"
+				     "  %s--quiet                print only errors\n"
 				     "  -h, --help                 this help\n"
-				     "  -V, --version              version\n");
+				     "  %s--version              version\n",
+				cli->sendmail_style ? "    " : "-q, ",
+				cli->sendmail_style ? "    " : "-V, ");
 		}
 		for (size_t i = 0; defs && defs[i].name; i++) {
 			char left[64];

@@ -65,10 +65,17 @@ static void choose_sender(const struct cli *cli, struct outgoing *msg,
 {
 	const char *f = cli_get(cli, "envelope-from");
 	char *header_from = first_address(header_value(fields, "From"), NULL);
+	const char *policy = cli_get(cli, "rewrite-from");
+	bool rewrite = policy && strcmp(policy, "no") != 0 && cli_get(cli, "from");
 	if (f && (!*f || !strcmp(f, "<>")))
 		msg->from = mp_xstrdup("");   /* the null sender, for bounces */
 	else if (f)
 		msg->from = first_address(f, NULL);
+	/* cron's "-f root" names a local user the provider does not know. */
+	if (msg->from && *msg->from && !strchr(msg->from, '@') && rewrite) {
+		free(msg->from);
+		msg->from = NULL;
+	}
 	if (!msg->from && cli_get(cli, "from"))
 		msg->from = first_address(cli_get(cli, "from"), NULL);
 	if (!msg->from && header_from && strchr(header_from, '@'))
@@ -159,9 +166,16 @@ static enum mp_status after_failure(struct cli *cli, struct outgoing *msg,
 		for (size_t i = 0; i < d->nrcpts; i++)
 			if (d->results[i].code >= 400 && d->results[i].code < 500)
 				strlist_add(&pending, msg->rcpts.v[i]);
+		bool refused = false;
+		for (size_t i = 0; i < d->nrcpts; i++)
+			refused |= d->results[i].code >= 500;
 		strlist_clear(&msg->rcpts);
 		msg->rcpts = pending;
-		return queue_store(cli, msg, d->err.msg, err);
+		st = queue_store(cli, msg, d->err.msg, err);
+		if (st == MP_OK && refused)
+			st = mp_fail(err, MP_ERR_NOUSER,
+				     "some recipients refused the message for good");
+		return st;
 	}
 	*err = d->err;
 	if ((d->status == MP_ERR_UNAVAILABLE || d->status == MP_ERR_NOUSER ||
@@ -218,6 +232,15 @@ static enum mp_status run(struct cli *cli, struct mp_error *err)
 	bool compose = composing(cli);
 	if (compose) {
 		st = compose_message(cli, &msg, err);
+		const char *f = cli_get(cli, "envelope-from");
+		if (st == MP_OK && msg.from && !*msg.from && !(f && (!*f || !strcmp(f, "<>")))) {
+			/* No sender given: the same choice as sendmail mode. */
+			free(msg.from);
+			msg.from = NULL;
+			st = message_headers(&msg, &fields, err);
+			if (st == MP_OK)
+				choose_sender(cli, &msg, &fields);
+		}
 		if (st == MP_OK && cli_bool(cli, "print", false, &flag, err) == MP_OK && flag) {
 			st = print_message(&msg, err);
 			outgoing_free(&msg);
@@ -241,7 +264,8 @@ static enum mp_status run(struct cli *cli, struct mp_error *err)
 			st = envelope_add_args(&msg, cli->args, cli->nargs, err);
 		if (st == MP_OK) {
 			choose_sender(cli, &msg, &fields);
-			st = fix_header(cli, &msg, &fields, read_rcpts, err);
+			/* Bcc never leaves, with -t or without, as in sendmail. */
+			st = fix_header(cli, &msg, &fields, true, err);
 		}
 	}
 	if (st == MP_OK && msg.rcpts.n == 0)
@@ -271,6 +295,7 @@ static const struct tool mailsend = {
 	.protos = protos,
 	.nprotos = 2,
 	.probe = &probe_ops,
+	.sendmail_style = true,
 	.run = run,
 };
 

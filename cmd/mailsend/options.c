@@ -122,7 +122,15 @@ static enum mp_status translate(struct argv_builder *b, int *i, int argc,
 		}
 		case 'a': case 'h':
 			/* mailsend's own -a ACCOUNT and -h (help). */
-			if (*p == 'h' && !*rest) {
+			if (*p == 'h') {
+				/* sendmail's -h N is a hop count: accepted, ignored. */
+				if (*rest)
+					return MP_OK;
+				if (*i + 1 < argc && argv[*i + 1][0] >= '0' &&
+				    argv[*i + 1][0] <= '9') {
+					++*i;
+					return MP_OK;
+				}
 				add(&b->opts, &b->nopts, "--help");
 				return MP_OK;
 			}

@@ -26,8 +26,10 @@
  * Exit status of -q: 0 when everything was sent (or the queue is empty);
  * for a message refused for good (now in dead.letter) that refusal's code
  * (69, 67, 65); else for a message kept because of a local or session
- * problem that problem's code (77 auth, 78 config, ...); else 75 when
- * something was deferred. sendmail -q callers in cron mostly ignore it. */
+ * problem that problem's code (77 auth, 78 config, ...). Messages that
+ * are only deferred (network down, 4xx) are not a failure of the flush:
+ * they wait for the next one, exit 0, as with sendmail -q, so a cron job
+ * flushing while offline does not mail its own complaint every run. */
 #include "mailsend.h"
 
 #include <dirent.h>
@@ -759,7 +761,7 @@ enum mp_status dead_letter(const struct cli *cli, const struct outgoing *msg,
 	if (st != MP_OK)
 		return st;
 	char *r = clean_reason(reason);
-	fprintf(stderr, "%s: the server refused the message for good (%s); kept in %s\n",
+	fprintf(stderr, "%s: the message cannot be delivered (%s); kept in %s\n",
 		cli->prog, r, path);
 	free(r);
 	return MP_OK;
@@ -1178,10 +1180,9 @@ enum mp_status queue_flush(struct cli *cli, struct mp_error *err)
 		st = mp_fail(err, t.perm, "%s (%s)", summary, t.perm_err.msg);
 	else if (t.local != MP_OK)
 		st = mp_fail(err, t.local, "%s (%s)", summary, t.local_err.msg);
-	else if (t.deferred)
-		st = mp_fail(err, MP_ERR_TEMP, "%s; the deferred stay queued", summary);
 	else if (seen && !cli->quiet)
-		fprintf(stderr, "%s: %s\n", cli->prog, summary);
+		fprintf(stderr, "%s: %s%s\n", cli->prog, summary,
+			t.deferred ? "; the deferred stay queued" : "");
 out:
 	for (size_t i = 0; i < nitems; i++)
 		qenv_free(&items[i].env);

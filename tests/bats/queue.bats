@@ -233,7 +233,7 @@ write_config() {
 	fake_log | grep -q "^C: DATA"
 }
 
-@test "queue: a 4xx at flush keeps the message queued (75); a later flush delivers it" {
+@test "queue: a 4xx at flush keeps the message queued (exit 0, as sendmail -q); a later flush delivers it" {
 	queue_msg "$marker" bob@example.test
 	fake_start - <<-'EOF'
 	S: 220 fake ESMTP
@@ -246,7 +246,7 @@ write_config() {
 	DRAIN
 	EOF
 	mp_run mailsend -q --server "smtp://127.0.0.1:$FAKE_PORT" --tls=no --timeout 10
-	expect_status 75
+	expect_status 0
 	expect_err "deferred"
 	expect_err "try again later"
 	expect_err "0 sent, 1 deferred, 0 failed"
@@ -276,11 +276,19 @@ write_config() {
 	DRAIN
 	EOF
 	mp_run mailsend -q --server "smtp://127.0.0.1:$FAKE_PORT" --tls=no --timeout 10
-	expect_status 75
+	expect_status 0
 	expect_err "mailbox full"
 	[ "$(queued)" -eq 1 ]
 	mp_run mailsend -bp
 	expect_out "to       <carol@example.test>"
 	refute_out "<bob@example.test>"
 	fake_log | grep -q "^C: body of $marker"
+}
+
+@test "queue: offline, -q --quiet prints nothing and exits 0, so cron has nothing to mail" {
+	queue_msg "$marker" bob@example.test
+	mp_run mailsend -q --quiet --server "smtp://127.0.0.1:1" --tls=no --timeout 5
+	expect_status 0
+	[ -z "$output" ] && [ -z "$stderr" ]
+	[ "$(queued)" -eq 1 ]
 }
