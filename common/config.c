@@ -53,7 +53,21 @@ static const struct key_info keys[] = {
 	{ "dsn-return",           false, false },
 	{ "charset",              false, false },
 
-	/* popfetch: none yet */
+	/* popfetch */
+	{ "maildir",              false, false },
+	{ "mbox",                 false, false },
+	{ "mda",                  false, false },
+	{ "stdout",               true,  false },
+	{ "keep",                 true,  false },
+	{ "delete",               true,  false },
+	{ "delete-older-than",    false, false },
+	{ "all",                  true,  false },
+	{ "status",               true,  false },
+	{ "max-size",             false, false },
+	{ "delete-oversized",     true,  false },
+	{ "limit",                false, false },
+	{ "dry-run",              true,  false },
+	{ "state",                false, false },
 
 	/* imapsync: none yet */
 };

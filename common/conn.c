@@ -49,6 +49,7 @@ struct conn {
 	char *host;           /* for TLS (SNI, host check); NULL for unix */
 	char *peer;           /* "host:port" or the socket path, for messages */
 	FILE *trace;
+	bool trace_paused;    /* conn_read_line does not trace (bodies) */
 	const struct tls_opts *tls_opts;
 	unsigned timeout_ms;
 	size_t max_line;
@@ -167,6 +168,12 @@ static void trace_line(struct conn *c, const char *prefix, const char *s,
 		fputs("<redacted>", c->trace);
 	fputc('\n', c->trace);
 	fflush(c->trace);
+}
+
+void conn_trace_pause(struct conn *c, bool paused)
+{
+	if (c)
+		c->trace_paused = paused;
 }
 
 void conn_trace_note(struct conn *c, const char *fmt, ...)
@@ -604,7 +611,8 @@ enum mp_status conn_read_line(struct conn *c, const char **line, size_t *len,
 			if (n > c->max_line)
 				break;
 			s[n] = '\0';
-			trace_line(c, "S: ", s, n, false);
+			if (!c->trace_paused)
+				trace_line(c, "S: ", s, n, false);
 			*line = s;
 			*len = n;
 			return MP_OK;

@@ -92,6 +92,10 @@ enum mp_status conn_sendf(struct conn *c, struct mp_error *err,
 /* Send everything queued. */
 enum mp_status conn_flush(struct conn *c, struct mp_error *err);
 
+/* Stop (true) or resume (false) tracing the lines conn_read_line returns,
+ * for message bodies; notes and sent lines are still traced. */
+void conn_trace_pause(struct conn *c, bool paused);
+
 /* Write a note into the trace ("TLS started ..."), if tracing. */
 void conn_trace_note(struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -8,12 +8,26 @@
 #include <gnutls/crypto.h>
 
 #include "auth.h"
+#include "pop3parse.h"
 #include "reply.h"
 #include "strlist.h"
 #include "strutil.h"
 
 /* A CAPA answer longer than this is not a capability list. */
 #define MAX_CAPA_LINES 1000
+/* DELEs in flight when pipelining. */
+#define DELE_WINDOW 256
+/* Most RETRs in flight, whatever the caller asks: a batch of commands must
+ * fit the socket buffers while the server is busy sending a message. */
+#define MAX_RETR_WINDOW 1000
+/* Message bytes are handed to the sink in pieces up to this size. */
+#define DATA_CHUNK (64 * 1024)
+
+/* A message's size as LIST gave it: bounds what RETR may send. */
+struct known_size {
+	unsigned long num;
+	unsigned long long size;
+};
 
 struct pop3_session {
 	const struct server_opts *srv;
@@ -24,7 +38,52 @@ struct pop3_session {
 	char resp_code[64];          /* its RFC 2449 code, or "" */
 	struct strlist caps;
 	struct session_info info;
+	/* Not MP_OK once the session lost step with the server (an error in
+	 * the middle of a reply): every later command is refused with it. */
+	enum mp_status fault;
+	unsigned long max_messages;  /* cap on counts and message numbers */
+	struct known_size *sizes;    /* from the last pop3_list, by num */
+	size_t nsizes;
 };
+
+/* Up to 60 bytes of a server line for an error message, non-printable
+ * bytes shown as '?', "..." when cut. */
+static const char *shown(const char *line, size_t len, char out[64])
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < len && k < 60; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		out[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	if (len > 60)
+		memcpy(out + k, "...", 3), k += 3;
+	out[k] = '\0';
+	return out;
+}
+
+/* Remember that the session is out of step; returns st. */
+static enum mp_status fault(struct pop3_session *s, enum mp_status st)
+{
+	if (st != MP_OK && s->fault == MP_OK)
+		s->fault = st;
+	return st;
+}
+
+static enum mp_status check_step(const struct pop3_session *s,
+				 struct mp_error *err)
+{
+	if (s->fault == MP_OK)
+		return MP_OK;
+	return mp_fail(err, s->fault,
+		       "the POP3 session cannot go on after an earlier error");
+}
+
+static bool pipelining(const struct pop3_session *s)
+{
+	return strlist_has(&s->caps, "PIPELINING");
+}
 
 static void update_info(struct pop3_session *s)
 {
@@ -39,13 +98,15 @@ static enum mp_status read_status(struct pop3_session *s, enum pop3_status *stat
 {
 	const char *line, *text;
 	size_t len;
+	char show[64];
 	enum mp_status st = conn_read_line(s->conn, &line, &len, err);
 	if (st != MP_OK)
 		return st;
 	*status = pop3_parse_status(line, len, &text, s->resp_code);
 	if (*status == POP3_BAD)
 		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "malformed reply from server: '%.80s'", line);
+			       "malformed reply from server: '%s'",
+			       shown(line, len, show));
 	free(s->line);
 	s->line = mp_xstrdup(text);
 	return MP_OK;
@@ -57,6 +118,10 @@ static enum mp_status err_reply(struct pop3_session *s, const char *what,
 {
 	enum mp_status st = dflt;
 	const char *code = s->resp_code;
+	/* The server's words go into a message a terminal will show. */
+	for (char *p = s->line; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (!strcasecmp(code, "IN-USE") || !strcasecmp(code, "LOGIN-DELAY") ||
 	    !strcasecmp(code, "SYS/TEMP"))
 		st = MP_ERR_TEMP;
@@ -135,6 +200,7 @@ enum mp_status pop3_open(struct pop3_session **out,
 {
 	struct pop3_session *s = mp_xcalloc(1, sizeof *s);
 	s->srv = srv;
+	s->max_messages = POP3_MAX_MESSAGES;
 	enum pop3_status status;
 	enum mp_status st = session_connect(srv, &s->conn, err);
 	if (st == MP_OK)
@@ -302,10 +368,527 @@ struct conn *pop3_conn(struct pop3_session *s)
 	return s->conn;
 }
 
+/* --- the mailbox --- */
+
+void pop3_set_max_messages(struct pop3_session *s, unsigned long max)
+{
+	s->max_messages = max && max < POP3_MAX_MESSAGES ? max
+							 : POP3_MAX_MESSAGES;
+}
+
+/* A "+ " line where only +OK or -ERR may stand. */
+static enum mp_status no_continuation(struct pop3_session *s,
+				      enum pop3_status status,
+				      struct mp_error *err)
+{
+	if (status != POP3_CONT)
+		return MP_OK;
+	return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+				"server sent a '+' continuation where +OK or "
+				"-ERR belongs"));
+}
+
+enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
+			 unsigned long long *size, struct mp_error *err)
+{
+	enum pop3_status status;
+	char show[64];
+	enum mp_status st = check_step(s, err);
+
+	if (st == MP_OK)
+		st = fault(s, command(s, "STAT", &status, err));
+	if (st == MP_OK)
+		st = no_continuation(s, status, err);
+	if (st != MP_OK)
+		return st;
+	if (status != POP3_OK)
+		return err_reply(s, "STAT failed", MP_ERR_PROTOCOL, err);
+	if (!pop3_parse_stat(s->line, strlen(s->line), s->max_messages, count,
+			     size))
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "server's STAT reply is malformed or counts more "
+			       "than %lu messages: '%s'", s->max_messages,
+			       shown(s->line, strlen(s->line), show));
+	return MP_OK;
+}
+
+/* What LIST and UIDL build. */
+struct listing {
+	struct pop3_entry *v;
+	size_t n, cap;
+};
+
+typedef enum mp_status (*listing_fn)(struct pop3_session *s,
+				     struct listing *l, const char *line,
+				     size_t len, struct mp_error *err);
+
+/* The lines of a multi-line listing after its +OK, up to ".": each goes to
+ * fn, or is dropped when fn is NULL. More lines than the message cap is a
+ * listing that never ends. */
+static enum mp_status read_listing(struct pop3_session *s, const char *what,
+				   listing_fn fn, struct listing *l,
+				   struct mp_error *err)
+{
+	for (unsigned long k = 0;; k++) {
+		const char *line, *data;
+		size_t len, dlen;
+		enum mp_status st = conn_read_line(s->conn, &line, &len, err);
+
+		if (st != MP_OK)
+			return fault(s, st);
+		if (pop3_multiline(line, len, &data, &dlen) == POP3_ML_END)
+			return MP_OK;
+		if (k >= s->max_messages)
+			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"server's %s answer goes on past "
+						"%lu messages", what,
+						s->max_messages));
+		if (fn) {
+			st = fn(s, l, data, dlen, err);
+			if (st != MP_OK)
+				return fault(s, st);
+		}
+	}
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+	unsigned long x = ((const struct pop3_entry *)a)->num;
+	unsigned long y = ((const struct pop3_entry *)b)->num;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_uidl(const void *a, const void *b)
+{
+	const struct pop3_entry *const *x = a, *const *y = b;
+
+	return strcmp((*x)->uidl, (*y)->uidl);
+}
+
+static enum mp_status list_line(struct pop3_session *s, struct listing *l,
+				const char *line, size_t len,
+				struct mp_error *err)
+{
+	unsigned long num;
+	unsigned long long size;
+	char show[64];
+
+	if (!pop3_parse_list_line(line, len, s->max_messages, &num, &size))
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "malformed LIST line from server: '%s'",
+			       shown(line, len, show));
+	/* Grown as lines arrive, never from a count the server claims. */
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 256;
+		l->v = mp_xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n].num = num;
+	l->v[l->n].size = size;
+	l->v[l->n].uidl[0] = '\0';
+	l->n++;
+	return MP_OK;
+}
+
+/* UIDL lines land on the LIST entries, which are sorted by then. */
+static enum mp_status uidl_line(struct pop3_session *s, struct listing *l,
+				const char *line, size_t len,
+				struct mp_error *err)
+{
+	struct pop3_entry key, *e;
+	char show[64];
+
+	if (!pop3_parse_uidl_line(line, len, s->max_messages, &key.num,
+				  key.uidl))
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "malformed UIDL line from server (a UIDL is 1 "
+			       "to 70 printable characters): '%s'",
+			       shown(line, len, show));
+	e = l->n ? bsearch(&key, l->v, l->n, sizeof *l->v, cmp_num) : NULL;
+	if (!e)
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "server's UIDL names message %lu, which its LIST "
+			       "does not", key.num);
+	if (e->uidl[0])
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "server's UIDL names message %lu twice", key.num);
+	memcpy(e->uidl, key.uidl, sizeof e->uidl);
+	return MP_OK;
+}
+
+/* Sorted by number, each number once. */
+static enum mp_status check_list(struct listing *l, struct mp_error *err)
+{
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof *l->v, cmp_num);
+	for (size_t i = 1; i < l->n; i++)
+		if (l->v[i].num == l->v[i - 1].num)
+			return mp_fail(err, MP_ERR_PROTOCOL,
+				       "server's LIST names message %lu twice",
+				       l->v[i].num);
+	return MP_OK;
+}
+
+/* Every message has a UIDL and no two share one: popfetch's record of
+ * what it has fetched relies on both. */
+static enum mp_status check_uidls(const struct listing *l,
+				  struct mp_error *err)
+{
+	const struct pop3_entry **by_uidl;
+	enum mp_status st = MP_OK;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (!l->v[i].uidl[0])
+			return mp_fail(err, MP_ERR_PROTOCOL,
+				       "server's UIDL leaves out message %lu, "
+				       "which its LIST names", l->v[i].num);
+	if (l->n < 2)
+		return MP_OK;
+	by_uidl = mp_xmalloc(l->n * sizeof *by_uidl);
+	for (size_t i = 0; i < l->n; i++)
+		by_uidl[i] = &l->v[i];
+	qsort(by_uidl, l->n, sizeof *by_uidl, cmp_uidl);
+	for (size_t i = 1; i < l->n && st == MP_OK; i++)
+		if (!strcmp(by_uidl[i]->uidl, by_uidl[i - 1]->uidl))
+			st = mp_fail(err, MP_ERR_PROTOCOL,
+				     "server gives messages %lu and %lu the same "
+				     "UIDL '%s'", by_uidl[i - 1]->num,
+				     by_uidl[i]->num, by_uidl[i]->uidl);
+	free(by_uidl);
+	return st;
+}
+
+/* The reply to UIDL: -ERR means the server has none. */
+static enum mp_status uidl_reply(struct pop3_session *s, struct listing *l,
+				 struct mp_error *err)
+{
+	enum pop3_status status;
+	enum mp_status st = fault(s, read_status(s, &status, err));
+
+	if (st == MP_OK)
+		st = no_continuation(s, status, err);
+	if (st != MP_OK)
+		return st;
+	if (status == POP3_OK) {
+		st = read_listing(s, "UIDL", uidl_line, l, err);
+		return st == MP_OK ? check_uidls(l, err) : st;
+	}
+	if (s->resp_code[0])
+		return err_reply(s, "UIDL failed", MP_ERR_UNAVAILABLE, err);
+	return mp_fail(err, MP_ERR_UNAVAILABLE,
+		       "server does not support UIDL; popfetch cannot tell old "
+		       "messages from new");
+}
+
+enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
+			 size_t *n, struct mp_error *err)
+{
+	struct listing l = { 0 };
+	enum pop3_status status;
+	bool pipe = pipelining(s);
+	enum mp_status st = check_step(s, err);
+
+	*entries = NULL;
+	*n = 0;
+	if (st != MP_OK)
+		return st;
+	st = conn_send_line(s->conn, "LIST", CONN_SHOW_ALL, err);
+	/* Both commands in one write when the server reads ahead. */
+	if (st == MP_OK && pipe)
+		st = conn_send_line(s->conn, "UIDL", CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	if (st == MP_OK)
+		st = read_status(s, &status, err);
+	if (st == MP_OK)
+		st = no_continuation(s, status, err);
+	if (st != MP_OK)
+		return fault(s, st);
+	if (status != POP3_OK) {
+		st = err_reply(s, "LIST failed", MP_ERR_PROTOCOL, err);
+		if (pipe) {
+			/* Read UIDL's answer too, to stay in step. */
+			struct mp_error ignored;
+			enum pop3_status ust;
+
+			if (fault(s, read_status(s, &ust, &ignored)) == MP_OK &&
+			    ust == POP3_OK)
+				read_listing(s, "UIDL", NULL, NULL, &ignored);
+		}
+		return st;
+	}
+	st = read_listing(s, "LIST", list_line, &l, err);
+	if (st == MP_OK)
+		st = check_list(&l, err);
+	if (st != MP_OK) {
+		free(l.v);
+		return fault(s, st);
+	}
+	if (!pipe) {
+		st = conn_send_line(s->conn, "UIDL", CONN_SHOW_ALL, err);
+		if (st == MP_OK)
+			st = conn_flush(s->conn, err);
+		if (st != MP_OK) {
+			free(l.v);
+			return fault(s, st);
+		}
+	}
+	st = uidl_reply(s, &l, err);
+	if (st != MP_OK) {
+		free(l.v);
+		return st;
+	}
+	/* Sizes bound what pop3_retr accepts for each message. */
+	free(s->sizes);
+	s->sizes = l.n ? mp_xmalloc(l.n * sizeof *s->sizes) : NULL;
+	for (size_t i = 0; i < l.n; i++) {
+		s->sizes[i].num = l.v[i].num;
+		s->sizes[i].size = l.v[i].size;
+	}
+	s->nsizes = l.n;
+	*entries = l.v;
+	*n = l.n;
+	return MP_OK;
+}
+
+/* Queue the next batch of `verb NUM` commands once at most half the window
+ * is in flight, and send it in one write. */
+static enum mp_status send_batch(struct pop3_session *s, const char *verb,
+				 const unsigned long *nums, size_t n,
+				 size_t *sent, size_t done, size_t window,
+				 struct mp_error *err)
+{
+	enum mp_status st = MP_OK;
+
+	if (*sent == n || *sent - done > window / 2)
+		return MP_OK;
+	while (st == MP_OK && *sent < n && *sent - done < window) {
+		st = conn_sendf(s->conn, err, "%s %lu", verb, nums[*sent]);
+		(*sent)++;
+	}
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	return st;
+}
+
+static int cmp_known(const void *a, const void *b)
+{
+	unsigned long x = ((const struct known_size *)a)->num;
+	unsigned long y = ((const struct known_size *)b)->num;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The most bytes message num may bring: twice its LIST size plus 1 MiB
+ * (servers' sizes are close, not always exact); unbounded if unknown. */
+static unsigned long long body_limit(const struct pop3_session *s,
+				     unsigned long num, unsigned long long *listed)
+{
+	struct known_size key = { .num = num };
+	const struct known_size *k = NULL;
+
+	if (s->nsizes)
+		k = bsearch(&key, s->sizes, s->nsizes, sizeof *s->sizes,
+			    cmp_known);
+
+	*listed = k ? k->size : 0;
+	if (!k || k->size > (~0ULL - (1ULL << 20)) / 2)
+		return ~0ULL;
+	return 2 * k->size + (1ULL << 20);
+}
+
+/* How one message's retrieval went for the sink. */
+struct sink_state {
+	const struct pop3_sink *sink;  /* NULL: drop the lines */
+	enum mp_status st;             /* the sink's first failure */
+	struct mp_error err;
+	char *buf;                     /* DATA_CHUNK bytes */
+	size_t blen;
+};
+
+static void sink_data(struct sink_state *k, size_t index, const char *p,
+		      size_t len)
+{
+	if (k->st == MP_OK && len > 0)
+		k->st = k->sink->data(k->sink->ctx, index, p, len, &k->err);
+}
+
+/* Append a line and its LF, handing full buffers to the sink. */
+static void sink_line(struct sink_state *k, size_t index, const char *p,
+		      size_t len)
+{
+	if (k->blen + len + 1 > DATA_CHUNK) {
+		sink_data(k, index, k->buf, k->blen);
+		k->blen = 0;
+		if (len + 1 > DATA_CHUNK) {
+			/* Only with a line cap above DATA_CHUNK. */
+			sink_data(k, index, p, len);
+			sink_data(k, index, "\n", 1);
+			return;
+		}
+	}
+	memcpy(k->buf + k->blen, p, len);
+	k->buf[k->blen + len] = '\n';
+	k->blen += len + 1;
+}
+
+/* One message after its +OK, up to ".": unstuffed lines to the sink (or
+ * dropped). Returns failures of the connection or a message far over its
+ * listed size; the sink's own go to k->st, and the lines after one are
+ * dropped so the session stays in step. */
+static enum mp_status read_body(struct pop3_session *s, unsigned long num,
+				size_t index, struct sink_state *k,
+				struct mp_error *err)
+{
+	unsigned long long listed, limit = body_limit(s, num, &listed);
+	unsigned long long total = 0;
+	enum mp_status st = MP_OK;
+
+	k->blen = 0;
+	if (k->sink && k->sink->begin && k->st == MP_OK)
+		k->st = k->sink->begin(k->sink->ctx, index, &k->err);
+	conn_trace_pause(s->conn, true);
+	for (;;) {
+		const char *line, *data;
+		size_t len, dlen;
+
+		st = conn_read_line(s->conn, &line, &len, err);
+		if (st != MP_OK)
+			break;
+		if (pop3_multiline(line, len, &data, &dlen) == POP3_ML_END)
+			break;
+		total += dlen + 1;
+		if (total > limit) {
+			st = mp_fail(err, MP_ERR_PROTOCOL,
+				     "server sends more for message %lu than the "
+				     "%llu octets its LIST gave", num, listed);
+			break;
+		}
+		if (k->sink && k->st == MP_OK)
+			sink_line(k, index, data, dlen);
+	}
+	conn_trace_pause(s->conn, false);
+	if (st != MP_OK)
+		return fault(s, st);
+	conn_trace_note(s->conn, "%llu bytes of message data", total);
+	if (k->sink) {
+		sink_data(k, index, k->buf, k->blen);
+		if (k->sink->end && k->st == MP_OK)
+			k->st = k->sink->end(k->sink->ctx, index, &k->err);
+	}
+	return MP_OK;
+}
+
+enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
+			 size_t n, size_t window, const struct pop3_sink *sink,
+			 struct mp_error *err)
+{
+	struct sink_state k = { .sink = sink, .st = MP_OK };
+	enum mp_status first = MP_OK, st = check_step(s, err);
+	struct mp_error first_err = { 0 };
+	enum pop3_status status;
+	size_t sent = 0;
+
+	if (st != MP_OK)
+		return st;
+	if (!pipelining(s) || window < 1)
+		window = 1;
+	if (window > MAX_RETR_WINDOW)
+		window = MAX_RETR_WINDOW;
+	k.buf = mp_xmalloc(DATA_CHUNK);
+	for (size_t done = 0; done < n; done++) {
+		/* After a failure only the RETRs already sent are read. */
+		if (first == MP_OK)
+			st = send_batch(s, "RETR", nums, n, &sent, done, window,
+					err);
+		else if (done == sent)
+			break;
+		if (st == MP_OK)
+			st = read_status(s, &status, err);
+		if (st == MP_OK)
+			st = no_continuation(s, status, err);
+		if (st != MP_OK)
+			break;
+		if (status != POP3_OK) {
+			if (first == MP_OK) {
+				char what[64];
+
+				snprintf(what, sizeof what,
+					 "cannot retrieve message %lu", nums[done]);
+				first = err_reply(s, what, MP_ERR_PROTOCOL,
+						  &first_err);
+				k.sink = NULL;
+			}
+			continue;
+		}
+		st = read_body(s, nums[done], done, &k, err);
+		if (st != MP_OK)
+			break;
+		if (k.st != MP_OK && first == MP_OK) {
+			first = k.st;
+			first_err = k.err;
+			k.sink = NULL;
+		}
+	}
+	free(k.buf);
+	if (st != MP_OK)
+		fault(s, st);
+	if (first != MP_OK) {
+		/* The first failure is the news, even if draining failed. */
+		if (err)
+			*err = first_err;
+		return first;
+	}
+	return st;
+}
+
+enum mp_status pop3_dele(struct pop3_session *s, const unsigned long *nums,
+			 size_t n, struct mp_error *err)
+{
+	enum mp_status first = MP_OK, st = check_step(s, err);
+	struct mp_error first_err = { 0 };
+	enum pop3_status status;
+	size_t sent = 0, window = pipelining(s) ? DELE_WINDOW : 1;
+
+	if (st != MP_OK)
+		return st;
+	for (size_t done = 0; done < n; done++) {
+		if (first == MP_OK)
+			st = send_batch(s, "DELE", nums, n, &sent, done, window,
+					err);
+		else if (done == sent)
+			break;
+		if (st == MP_OK)
+			st = read_status(s, &status, err);
+		if (st == MP_OK)
+			st = no_continuation(s, status, err);
+		if (st != MP_OK)
+			break;
+		if (status != POP3_OK && first == MP_OK) {
+			char what[64];
+
+			snprintf(what, sizeof what, "cannot delete message %lu",
+				 nums[done]);
+			first = err_reply(s, what, MP_ERR_PROTOCOL, &first_err);
+		}
+	}
+	if (st != MP_OK)
+		fault(s, st);
+	if (first != MP_OK) {
+		if (err)
+			*err = first_err;
+		return first;
+	}
+	return st;
+}
+
 enum mp_status pop3_quit(struct pop3_session *s, struct mp_error *err)
 {
 	enum pop3_status status;
-	enum mp_status st = command(s, "QUIT", &status, err);
+	enum mp_status st = check_step(s, err);
+	if (st != MP_OK)
+		return st;
+	st = command(s, "QUIT", &status, err);
 	if (st == MP_OK && status != POP3_OK)
 		st = err_reply(s, "QUIT failed", MP_ERR_TEMP, err);
 	return st;
@@ -319,6 +902,7 @@ void pop3_close(struct pop3_session *s)
 	free(s->greeting);
 	free(s->challenge);
 	free(s->line);
+	free(s->sizes);
 	strlist_clear(&s->caps);
 	free(s);
 }

@@ -20,6 +20,70 @@ const struct session_info *pop3_info(const struct pop3_session *s);
 
 struct conn *pop3_conn(struct pop3_session *s);
 
+/* --- the mailbox --- */
+
+/* STAT: message count and total size. */
+enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
+			 unsigned long long *size, struct mp_error *err);
+
+/* One message of the maildrop. */
+struct pop3_entry {
+	unsigned long num;           /* message number, 1-based */
+	unsigned long long size;     /* octets, from LIST */
+	char uidl[72];               /* from UIDL (at most 70 chars), "" if none */
+};
+
+/* LIST and UIDL (pipelined when offered), merged by message number into
+ * *entries (n of them, in order; the caller frees). Caps: at most
+ * POP3_MAX_MESSAGES messages; a UIDL over 70 characters, a count that is
+ * not a number, duplicate or unknown numbers, two messages with the same
+ * UIDL, or a list that never ends are MP_ERR_PROTOCOL. A server without
+ * UIDL: MP_ERR_UNAVAILABLE. */
+#define POP3_MAX_MESSAGES 1000000
+enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
+			 size_t *n, struct mp_error *err);
+
+/* Lower the message cap of s below POP3_MAX_MESSAGES (0: the default). */
+void pop3_set_max_messages(struct pop3_session *s, unsigned long max);
+
+/* Receives a message's bytes as retrieved: dot-unstuffed, each line ending
+ * in LF (the wire's CRLF made LF), in pieces of any size. A non-OK return
+ * stops the retrieval (the rest of the message is read and dropped). */
+struct pop3_sink {
+	enum mp_status (*begin)(void *ctx, size_t index, struct mp_error *err);
+	enum mp_status (*data)(void *ctx, size_t index, const char *buf,
+			       size_t len, struct mp_error *err);
+	/* The message ended cleanly. */
+	enum mp_status (*end)(void *ctx, size_t index, struct mp_error *err);
+	void *ctx;
+};
+
+/* RETR nums[0..n) (message numbers), keeping up to `window` RETRs in
+ * flight when the server offers PIPELINING (1 otherwise), calling sink for
+ * each in order with index = its position in nums. A message that ends
+ * early (connection lost) never gets its end call. The first sink error
+ * or -ERR (which names the message; RESP-CODES map as for login, else
+ * MP_ERR_PROTOCOL) stops the run and is returned, after the message in
+ * progress and the RETRs already sent are read and dropped, so DELE and
+ * QUIT still work. After a pop3_list, a message sending more than twice
+ * its listed size plus 1 MiB is MP_ERR_PROTOCOL. begin and end may be
+ * NULL. Body lines are not traced, only "-- N bytes of message data".
+ *
+ * After an error that leaves the session out of step with the server
+ * (connection lost, a line over the cap, a malformed or endless reply),
+ * every later call on s fails at once with that error's status. */
+enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
+			 size_t n, size_t window, const struct pop3_sink *sink,
+			 struct mp_error *err);
+
+/* DELE each of nums[0..n), pipelined when offered. The deletions happen
+ * only at a successful QUIT. Any -ERR is an error naming the message
+ * (RESP-CODES mapped, else MP_ERR_PROTOCOL); the other replies are still
+ * read, so the session stays usable. */
+enum mp_status pop3_dele(struct pop3_session *s, const unsigned long *nums,
+			 size_t n, struct mp_error *err);
+
+/* QUIT: a +OK commits the deletions (RFC 1939 UPDATE state). */
 enum mp_status pop3_quit(struct pop3_session *s, struct mp_error *err);
 
 void pop3_close(struct pop3_session *s);
