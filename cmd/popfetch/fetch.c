@@ -1,0 +1,556 @@
+#include "fetch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "lock.h"
+#include "maildir.h"
+#include "mbox.h"
+#include "mboxrd.h"
+#include "mda.h"
+#include "pop3.h"
+#include "state.h"
+#include "strutil.h"
+
+/* Messages made durable together; also a cap on bytes per batch. */
+#define BATCH_MESSAGES 256
+#define BATCH_BYTES (64ULL * 1024 * 1024)
+/* RETRs kept in flight when the server pipelines. */
+#define RETR_WINDOW 32
+/* Forget UIDLs the server has not listed for this long. */
+#define FORGET_AFTER (90 * 86400)
+
+struct run {
+	struct cli *cli;
+	const struct fetch_plan *plan;
+	struct pop3_session *pop;
+	struct uidl_state *state;
+	char journal_path[4200];
+	struct maildir *md;
+	struct mbox *mb;
+	time_t now;
+
+	struct pop3_entry *entries;
+	size_t nentries;
+	bool have_uidl;
+
+	/* the batch being fetched: indices into entries */
+	size_t *batch;
+	size_t nbatch;
+	bool *delivered;               /* per batch slot */
+	bool *got;                     /* per entry: delivered this run */
+
+	/* the message in progress */
+	struct maildir_msg *cur_md;
+	struct mda *cur_mda;
+	struct mboxrd_quote quote;
+	bool cur_broken;               /* its delivery already failed */
+	struct mp_error cur_err;
+
+	/* totals */
+	size_t fetched, skipped, deleted, deferred, failed, total_new;
+	unsigned long long bytes, new_bytes;
+	enum mp_status worst;          /* the first delivery failure */
+	struct mp_error worst_err;
+};
+
+static void note_failure(struct run *r, const struct mp_error *e)
+{
+	if (e->status == MP_ERR_TEMP)
+		r->deferred++;
+	else
+		r->failed++;
+	if (!r->plan->quiet || e->status != MP_ERR_TEMP)
+		fprintf(stderr, "%s: %s\n", r->cli->prog, e->msg);
+	if (r->worst == MP_OK || (r->worst == MP_ERR_TEMP && e->status != MP_ERR_TEMP)) {
+		r->worst = e->status;
+		r->worst_err = *e;
+	}
+}
+
+static void progress(const struct run *r, bool done)
+{
+	if (!r->plan->progress)
+		return;
+	if (done) {
+		fprintf(stderr, "\r\033[K");
+		return;
+	}
+	fprintf(stderr, "\r%s: %zu/%zu messages, %.1f MB", r->cli->prog,
+		r->fetched, r->total_new, (double)r->bytes / 1e6);
+}
+
+/* --- delivery of one message, called by pop3_retr --- */
+
+static char *env_var(const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 2;
+	char *s = mp_xmalloc(n);
+	snprintf(s, n, "%s=%s", name, value);
+	return s;
+}
+
+static enum mp_status on_begin(void *ctx, size_t index, struct mp_error *err)
+{
+	struct run *r = ctx;
+	const struct pop3_entry *e = &r->entries[r->batch[index]];
+	r->cur_broken = false;
+	enum mp_status st = MP_OK;
+	switch (r->plan->output) {
+	case OUTPUT_MAILDIR:
+		st = maildir_begin(r->md, &r->cur_md, err);
+		break;
+	case OUTPUT_MBOX:
+		st = mbox_begin(r->mb, NULL, 0, err);
+		break;
+	case OUTPUT_STDOUT:
+		mboxrd_quote_init(&r->quote);
+		printf("From MAILER-DAEMON %s", asctime(gmtime(&r->now)));
+		break;
+	case OUTPUT_MDA: {
+		char size[32];
+		snprintf(size, sizeof size, "%llu", e->size);
+		char *env[] = {
+			env_var("MAILPIPE_UIDL", e->uidl),
+			env_var("MAILPIPE_SIZE", size),
+			env_var("MAILPIPE_SERVER", r->cli->server.url.host),
+			env_var("MAILPIPE_USER", r->cli->auth.user ? r->cli->auth.user : ""),
+			env_var("MAILPIPE_ACCOUNT", r->cli->account ? r->cli->account : ""),
+			NULL,
+		};
+		st = mda_start(&r->cur_mda, r->plan->target, (const char *const *)env,
+			       &r->cur_err);
+		for (size_t i = 0; env[i]; i++)
+			free(env[i]);
+		if (st != MP_OK) {
+			/* The command could not even start: this message fails,
+			 * the run goes on. */
+			r->cur_broken = true;
+			st = MP_OK;
+		}
+		break;
+	}
+	case OUTPUT_NONE:
+		break;
+	}
+	return st;
+}
+
+static enum mp_status on_data(void *ctx, size_t index, const char *buf,
+			      size_t len, struct mp_error *err)
+{
+	struct run *r = ctx;
+	(void)index;
+	switch (r->plan->output) {
+	case OUTPUT_MAILDIR:
+		return maildir_write(r->cur_md, buf, len, err);
+	case OUTPUT_MBOX:
+		return mbox_write(r->mb, buf, len, err);
+	case OUTPUT_STDOUT: {
+		enum { PIECE = 16384 };
+		char out[MBOXRD_QUOTE_MAX(PIECE)];
+		while (len > 0) {
+			size_t n = len > PIECE ? PIECE : len;
+			size_t w = mboxrd_quote_feed(&r->quote, buf, n, out);
+			if (fwrite(out, 1, w, stdout) != w)
+				return mp_fail(err, MP_ERR_IO, "cannot write to stdout: %s",
+					       strerror(errno));
+			buf += n;
+			len -= n;
+		}
+		return MP_OK;
+	}
+	case OUTPUT_MDA:
+		if (!r->cur_broken && mda_write(r->cur_mda, buf, len, &r->cur_err) != MP_OK)
+			r->cur_broken = true;
+		return MP_OK;
+	case OUTPUT_NONE:
+		break;
+	}
+	return MP_OK;
+}
+
+static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
+{
+	struct run *r = ctx;
+	const struct pop3_entry *e = &r->entries[r->batch[index]];
+	enum mp_status st = MP_OK;
+	switch (r->plan->output) {
+	case OUTPUT_MAILDIR:
+		st = maildir_commit(r->cur_md, NULL, 0, err);
+		r->cur_md = NULL;
+		break;
+	case OUTPUT_MBOX:
+		st = mbox_end(r->mb, err);
+		break;
+	case OUTPUT_STDOUT: {
+		char out[32];
+		size_t w = mboxrd_quote_finish(&r->quote, out);
+		if (fwrite(out, 1, w, stdout) != w || fflush(stdout) != 0)
+			return mp_fail(err, MP_ERR_IO, "cannot write to stdout: %s",
+				       strerror(errno));
+		/* Written out whole: it may be recorded (and deleted). */
+		if (r->have_uidl)
+			state_add(r->state, e->uidl, r->now);
+		break;
+	}
+	case OUTPUT_MDA: {
+		enum mp_status mst = r->cur_broken ? r->cur_err.status
+				   : mda_finish(r->cur_mda, &r->cur_err);
+		if (r->cur_broken && r->cur_mda)
+			mda_finish(r->cur_mda, &r->cur_err);
+		r->cur_mda = NULL;
+		if (mst != MP_OK) {
+			char what[400];
+			snprintf(what, sizeof what, "message %lu kept on the server",
+				 e->num);
+			mp_error_prefix(&r->cur_err, what);
+			note_failure(r, &r->cur_err);
+			return MP_OK;
+		}
+		/* Delivered: record at once, a crash must not send it twice. */
+		if (r->have_uidl) {
+			state_add(r->state, e->uidl, r->now);
+			st = state_save(r->state, r->plan->state_path, err);
+		}
+		break;
+	}
+	case OUTPUT_NONE:
+		break;
+	}
+	if (st == MP_OK) {
+		r->delivered[index] = true;
+		r->got[r->batch[index]] = true;
+		r->fetched++;
+		r->bytes += e->size;
+		progress(r, false);
+	}
+	return st;
+}
+
+/* Drop the message in progress after a failure. */
+static void abandon_current(struct run *r)
+{
+	if (r->cur_md) {
+		maildir_abort(r->cur_md);
+		r->cur_md = NULL;
+	}
+	if (r->cur_mda) {
+		/* Never let the command deliver half a message. */
+		mda_abort(r->cur_mda);
+		r->cur_mda = NULL;
+	}
+}
+
+/* Make the batch durable and record it: journal, flush, state. */
+static enum mp_status settle_batch(struct run *r, struct mp_error *err)
+{
+	enum mp_status st = MP_OK;
+	const char **uidls = mp_xcalloc(r->nbatch + 1, sizeof *uidls);
+	size_t n = 0;
+	for (size_t i = 0; i < r->nbatch; i++)
+		if (r->delivered[i])
+			uidls[n++] = r->entries[r->batch[i]].uidl;
+
+	if (r->plan->output == OUTPUT_MAILDIR && maildir_pending(r->md) > 0) {
+		size_t np = maildir_pending(r->md);
+		const char **names = mp_xcalloc(np + 1, sizeof *names);
+		for (size_t i = 0; i < np; i++)
+			names[i] = maildir_pending_name(r->md, i);
+		if (r->have_uidl)
+			st = journal_maildir(r->journal_path, uidls, names,
+					     np < n ? np : n, err);
+		free(names);
+		if (st == MP_OK)
+			st = maildir_flush(r->md, err);
+	} else if (r->plan->output == OUTPUT_MBOX) {
+		st = mbox_sync(r->mb, err);
+	}
+	if (st == MP_OK && r->have_uidl && r->plan->output != OUTPUT_MDA) {
+		for (size_t i = 0; i < n; i++)
+			state_add(r->state, uidls[i], r->now);
+		st = state_save(r->state, r->plan->state_path, err);
+	}
+	if (st == MP_OK && r->have_uidl &&
+	    (r->plan->output == OUTPUT_MAILDIR || r->plan->output == OUTPUT_MBOX))
+		st = journal_clear(r->journal_path, err);
+	free(uidls);
+	return st;
+}
+
+/* Fetch the messages entries[todo[0..n)] in durable batches. */
+static enum mp_status fetch_all(struct run *r, const size_t *todo, size_t n,
+				struct mp_error *err)
+{
+	struct pop3_sink sink = { on_begin, on_data, on_end, r };
+	r->batch = mp_xcalloc(BATCH_MESSAGES, sizeof *r->batch);
+	r->delivered = mp_xcalloc(BATCH_MESSAGES, sizeof *r->delivered);
+	unsigned long *nums = mp_xcalloc(BATCH_MESSAGES, sizeof *nums);
+	enum mp_status st = MP_OK;
+	for (size_t done = 0; st == MP_OK && done < n;) {
+		unsigned long long bytes = 0;
+		r->nbatch = 0;
+		while (done < n && r->nbatch < BATCH_MESSAGES &&
+		       (r->nbatch == 0 || bytes < BATCH_BYTES)) {
+			r->batch[r->nbatch] = todo[done];
+			r->delivered[r->nbatch] = false;
+			nums[r->nbatch] = r->entries[todo[done]].num;
+			bytes += r->entries[todo[done]].size;
+			r->nbatch++;
+			done++;
+		}
+		if (r->plan->output == OUTPUT_MBOX && r->have_uidl) {
+			/* Before the mbox grows, say where it may be cut back to. */
+			const char **uidls = mp_xcalloc(r->nbatch, sizeof *uidls);
+			for (size_t i = 0; i < r->nbatch; i++)
+				uidls[i] = r->entries[r->batch[i]].uidl;
+			st = journal_mbox(r->journal_path, r->plan->target,
+					  mbox_synced_size(r->mb), uidls, r->nbatch, err);
+			free(uidls);
+			if (st != MP_OK)
+				break;
+		}
+		st = pop3_retr(r->pop, nums, r->nbatch, RETR_WINDOW, &sink, err);
+		if (st != MP_OK) {
+			abandon_current(r);
+			if (r->plan->output == OUTPUT_MBOX) {
+				/* The journal still covers the batch: cut it off. */
+				mbox_rollback(r->mb);
+				break;
+			}
+			/* Keep what arrived whole before the failure. */
+			struct mp_error e2;
+			if (settle_batch(r, &e2) != MP_OK)
+				fprintf(stderr, "%s: %s\n", r->cli->prog, e2.msg);
+			break;
+		}
+		st = settle_batch(r, err);
+	}
+	free(nums);
+	free(r->batch);
+	free(r->delivered);
+	r->batch = NULL;
+	r->delivered = NULL;
+	return st;
+}
+
+/* Message numbers to delete, by the plan and what is recorded. */
+static size_t choose_deletions(struct run *r, unsigned long *nums)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->nentries; i++) {
+		const struct pop3_entry *e = &r->entries[i];
+		bool oversized = r->plan->max_size && e->size > r->plan->max_size;
+		bool kept = r->have_uidl ? state_has(r->state, e->uidl) : false;
+		bool del = false;
+		if (oversized && r->plan->delete_oversized && !kept)
+			del = true;
+		else if (kept && r->plan->delete_fetched)
+			del = true;
+		else if (kept && r->plan->delete_by_age &&
+			 r->now - state_first_seen(r->state, e->uidl) >= r->plan->delete_age)
+			del = true;
+		if (del)
+			nums[n++] = e->num;
+	}
+	return n;
+}
+
+static enum mp_status open_output(struct run *r, struct mp_error *err)
+{
+	switch (r->plan->output) {
+	case OUTPUT_MAILDIR:
+		return maildir_open(&r->md, r->plan->target, true, err);
+	case OUTPUT_MBOX:
+		return mbox_open(&r->mb, r->plan->target, err);
+	default:
+		return MP_OK;
+	}
+}
+
+static void summary(const struct run *r)
+{
+	if (r->plan->quiet)
+		return;
+	fprintf(stderr, "%s: fetched %zu (%.1f MB), skipped %zu, deleted %zu%s\n",
+		r->cli->prog, r->fetched, (double)r->bytes / 1e6, r->skipped,
+		r->deleted, r->deferred || r->failed ? ", some kept for later" : "");
+}
+
+/* The whole session once logged in. */
+static enum mp_status session(struct run *r, struct mp_error *err)
+{
+	const struct fetch_plan *p = r->plan;
+	enum mp_status st = pop3_list(r->pop, &r->entries, &r->nentries, err);
+	r->have_uidl = true;
+	if (st == MP_ERR_UNAVAILABLE) {
+		/* No UIDL: only "fetch everything and delete it" is safe. */
+		if (!(p->all && p->delete_fetched))
+			return mp_fail(err, MP_ERR_UNAVAILABLE,
+				       "the server does not support UIDL, so popfetch cannot "
+				       "tell new messages from old; use --all --delete to "
+				       "fetch every message and delete it");
+		unsigned long count;
+		unsigned long long size;
+		st = pop3_stat(r->pop, &count, &size, err);
+		if (st != MP_OK)
+			return st;
+		r->have_uidl = false;
+		r->nentries = count;
+		r->entries = mp_xcalloc(count ? count : 1, sizeof *r->entries);
+		for (unsigned long i = 0; i < count; i++)
+			r->entries[i].num = i + 1;
+	} else if (st != MP_OK) {
+		return st;
+	}
+
+	size_t *todo = mp_xcalloc(r->nentries + 1, sizeof *todo);
+	r->got = mp_xcalloc(r->nentries + 1, sizeof *r->got);
+	size_t ntodo = 0, total_bytes = 0;
+	for (size_t i = 0; i < r->nentries; i++) {
+		const struct pop3_entry *e = &r->entries[i];
+		total_bytes += e->size;
+		if (r->have_uidl)
+			state_touch(r->state, e->uidl, r->now);
+		bool known = r->have_uidl && state_has(r->state, e->uidl);
+		if (known && !p->all)
+			continue;
+		if (p->max_size && e->size > p->max_size) {
+			r->skipped++;
+			continue;
+		}
+		r->new_bytes += e->size;
+		if (!p->limit || ntodo < p->limit)
+			todo[ntodo++] = i;
+	}
+	r->total_new = ntodo;
+
+	if (p->status) {
+		printf("%zu new (%llu bytes), %zu in all (%zu bytes)%s\n", ntodo,
+		       r->new_bytes, r->nentries, total_bytes,
+		       r->skipped ? ", some over --max-size" : "");
+		free(todo);
+		return pop3_quit(r->pop, err);
+	}
+	if (p->dry_run) {
+		for (size_t i = 0; i < ntodo; i++)
+			printf("would fetch %lu (%llu bytes) %s\n", r->entries[todo[i]].num,
+			       r->entries[todo[i]].size, r->entries[todo[i]].uidl);
+		unsigned long *nums = mp_xcalloc(r->nentries + 1, sizeof *nums);
+		size_t ndel = choose_deletions(r, nums);
+		for (size_t i = 0; i < ndel; i++)
+			printf("would delete %lu\n", nums[i]);
+		free(nums);
+		free(todo);
+		return pop3_quit(r->pop, err);
+	}
+
+	st = fetch_all(r, todo, ntodo, err);
+	free(todo);
+	progress(r, true);
+	if (st != MP_OK)
+		return st;
+	if (r->worst != MP_OK && !r->have_uidl) {
+		/* Without UIDLs a failed delivery cannot be told apart later:
+		 * delete nothing this time. */
+		return pop3_quit(r->pop, err);
+	}
+
+	unsigned long *nums = mp_xcalloc(r->nentries + 1, sizeof *nums);
+	size_t ndel = r->have_uidl ? choose_deletions(r, nums) : 0;
+	if (!r->have_uidl) {
+		/* --all --delete without UIDL: exactly what was delivered. */
+		for (size_t i = 0; i < r->nentries; i++)
+			if (r->got[i])
+				nums[ndel++] = r->entries[i].num;
+	}
+	if (ndel > 0)
+		st = pop3_dele(r->pop, nums, ndel, err);
+	if (st == MP_OK)
+		st = pop3_quit(r->pop, err);
+	if (st == MP_OK && ndel > 0) {
+		/* QUIT's +OK made the deletions real: forget those UIDLs. */
+		r->deleted = ndel;
+		for (size_t i = 0, k = 0; i < r->nentries && k < ndel; i++) {
+			if (r->entries[i].num != nums[k])
+				continue;
+			if (r->have_uidl)
+				state_remove(r->state, r->entries[i].uidl);
+			k++;
+		}
+	}
+	free(nums);
+	if (r->have_uidl) {
+		state_prune(r->state, r->now, FORGET_AFTER);
+		enum mp_status s2 = state_save(r->state, p->state_path,
+					       st == MP_OK ? err : &r->cur_err);
+		if (st == MP_OK)
+			st = s2;
+	}
+	return st;
+}
+
+enum mp_status fetch_run(struct cli *cli, const struct fetch_plan *plan,
+			 struct mp_error *err)
+{
+	struct run r = { .cli = cli, .plan = plan, .now = time(NULL) };
+	char lock_path[4200];
+	int lock_fd = -1;
+	snprintf(lock_path, sizeof lock_path, "%s.lock", plan->state_path);
+	snprintf(r.journal_path, sizeof r.journal_path, "%s.journal", plan->state_path);
+
+	/* A reader that goes away must not kill us between a message and
+	 * its record. */
+	signal(SIGPIPE, SIG_IGN);
+
+	enum mp_status st = lock_take(lock_path, "another popfetch for this account",
+				      &lock_fd, err);
+	if (st == MP_OK)
+		st = state_load(plan->state_path, &r.state, err);
+	/* An interrupted run is settled first: its Maildir files recorded,
+	 * or its half batch cut off the mbox before we lock the mbox. */
+	bool deliver = !plan->status && !plan->dry_run;
+	if (st == MP_OK && deliver && plan->output == OUTPUT_MAILDIR)
+		st = open_output(&r, err);
+	if (st == MP_OK) {
+		size_t recovered;
+		st = journal_replay(r.journal_path, r.md, r.state, plan->state_path,
+				    &recovered, err);
+		if (st == MP_OK && recovered && !plan->quiet)
+			fprintf(stderr, "%s: recovered %zu message(s) from an interrupted run\n",
+				cli->prog, recovered);
+	}
+	if (st == MP_OK && deliver && plan->output != OUTPUT_MAILDIR)
+		st = open_output(&r, err);
+	if (st == MP_OK && r.md)
+		maildir_clean_tmp(r.md);
+	if (st == MP_OK)
+		st = pop3_open(&r.pop, &cli->server, err);
+	if (st == MP_OK && cli->auth.user)
+		st = pop3_auth(r.pop, &cli->auth, err);
+	else if (st == MP_OK)
+		st = mp_fail(err, MP_ERR_USAGE, "no user name: give user@ in the URL, "
+			     "--user, or user in the config");
+	if (st == MP_OK)
+		st = session(&r, err);
+	if (!plan->status && !plan->dry_run)
+		summary(&r);
+	if (st == MP_OK && r.worst != MP_OK) {
+		*err = r.worst_err;
+		st = r.worst;
+	}
+	pop3_close(r.pop);
+	maildir_close(r.md);
+	mbox_close(r.mb);
+	free(r.entries);
+	free(r.got);
+	state_free(r.state);
+	if (lock_fd >= 0)
+		lock_release(lock_fd);
+	return st;
+}
