@@ -243,6 +243,7 @@ static enum mp_status run(struct cli *cli, struct mp_error *err)
 		}
 		if (st == MP_OK && cli_bool(cli, "print", false, &flag, err) == MP_OK && flag) {
 			st = print_message(&msg, err);
+			strlist_clear(&fields);
 			outgoing_free(&msg);
 			return st;
 		}

@@ -215,7 +215,7 @@ write_config() {
 	EOF
 	mp_run mailsend -q --server "smtp://127.0.0.1:$FAKE_PORT" --tls=no --timeout 10
 	expect_status 69
-	expect_err "refused the message for good"
+	expect_err "cannot be delivered"
 	expect_err "refused for good"
 	expect_err "$DEAD"
 	expect_err "0 sent, 0 deferred, 1 failed"
