@@ -630,6 +630,44 @@ enum mp_status conn_read_line(struct conn *c, const char **line, size_t *len,
 		       "server sent a line longer than %zu bytes", c->max_line);
 }
 
+enum mp_status conn_read_piece(struct conn *c, const char **data, size_t *len,
+			       bool *line_end, struct mp_error *err)
+{
+	enum mp_status st = check_usable(c, err);
+
+	if (st != MP_OK)
+		return st;
+	for (;;) {
+		char *s = c->rbuf + c->rstart;
+		size_t have = c->rend - c->rstart, n = have;
+		char *lf = memchr(s + c->rscan, '\n', have - c->rscan);
+
+		/* Past max_line + 1 bytes conn_read_line would give up; a
+		 * piece hands them over instead, so the buffer never grows. */
+		if (lf || have > c->max_line + 1) {
+			if (lf)
+				n = (size_t)(lf - s) + 1;
+			c->rstart += n;
+			c->rscan = 0;
+			if (c->trace && !c->trace_paused) {
+				size_t shown = n;
+
+				if (lf && --shown > 0 && s[shown - 1] == '\r')
+					shown--;
+				trace_line(c, "S: ", s, shown, false);
+			}
+			*data = s;
+			*len = n;
+			*line_end = lf != NULL;
+			return MP_OK;
+		}
+		c->rscan = have;
+		st = fill(c, err);
+		if (st != MP_OK)
+			return st;
+	}
+}
+
 enum mp_status conn_read_exact(struct conn *c, void *buf, size_t n,
 			       struct mp_error *err)
 {

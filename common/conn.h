@@ -64,6 +64,21 @@ bool conn_is_secure(const struct conn *c);
 enum mp_status conn_read_line(struct conn *c, const char **line, size_t *len,
 			      struct mp_error *err);
 
+/* Read a line in pieces, for text whose lines have no cap of their own
+ * (message bodies; the caller bounds the total). *data points into the
+ * connection's buffer, valid until the next read call on c; it is not
+ * NUL-terminated and keeps the line's end as sent. Returns either the
+ * buffered bytes up to and including the next LF, *line_end true; or, once
+ * more than max_line + 1 bytes are buffered without an LF, all of them,
+ * *line_end false: the line goes on in the next piece. So a piece that does
+ * not end a line holds at least max_line + 2 bytes (a short line always comes
+ * whole), and a CR that ends such a piece may belong to a CRLF split across
+ * two pieces. Finish a line before calling conn_read_line again. Errors as
+ * for conn_read_line, without the length cap. Traced as conn_read_line is,
+ * one "S: " line per piece, the line end left out. */
+enum mp_status conn_read_piece(struct conn *c, const char **data, size_t *len,
+			       bool *line_end, struct mp_error *err);
+
 /* Read exactly n bytes (an IMAP literal, say). Not traced byte by byte. */
 enum mp_status conn_read_exact(struct conn *c, void *buf, size_t n,
 			       struct mp_error *err);
@@ -92,8 +107,9 @@ enum mp_status conn_sendf(struct conn *c, struct mp_error *err,
 /* Send everything queued. */
 enum mp_status conn_flush(struct conn *c, struct mp_error *err);
 
-/* Stop (true) or resume (false) tracing the lines conn_read_line returns,
- * for message bodies; notes and sent lines are still traced. */
+/* Stop (true) or resume (false) tracing the lines conn_read_line and
+ * conn_read_piece return, for message bodies; notes and sent lines are
+ * still traced. */
 void conn_trace_pause(struct conn *c, bool paused);
 
 /* Write a note into the trace ("TLS started ..."), if tracing. */

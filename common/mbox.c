@@ -359,6 +359,28 @@ static bool usable_sender(const char *s)
 	return n > 0 && n <= SENDER_MAX;
 }
 
+enum mp_status mbox_drop_partial(struct mbox *mb, struct mp_error *err)
+{
+	if (mb->state == MB_FAILED)
+		return not_usable(mb, err);
+	if (mb->state != MB_MSG)
+		return MP_OK;
+	/* The message was begun and never ended: cut it off, its separator
+	 * too, whether it is still in the buffer or already in the file. */
+	if (mb->msg_start >= mb->written) {
+		mb->used = (size_t)(mb->msg_start - mb->written);
+	} else if (ftruncate(mb->fd, (off_t)mb->msg_start) == 0) {
+		mb->written = mb->msg_start;
+		mb->used = 0;
+	} else {
+		return io_fail(mb, errno, err);
+	}
+	mb->nl = mb->nl_at_start;
+	mboxrd_quote_init(&mb->q);
+	mb->state = MB_IDLE;
+	return MP_OK;
+}
+
 enum mp_status mbox_begin(struct mbox *mb, const char *sender, time_t date,
 			  struct mp_error *err)
 {
@@ -375,21 +397,9 @@ enum mp_status mbox_begin(struct mbox *mb, const char *sender, time_t date,
 	enum mp_status s;
 	int n;
 
-	if (mb->state == MB_FAILED)
-		return not_usable(mb, err);
-	if (mb->state == MB_MSG) {
-		/* The last message was never ended: drop it. */
-		if (mb->msg_start >= mb->written) {
-			mb->used = (size_t)(mb->msg_start - mb->written);
-		} else if (ftruncate(mb->fd, (off_t)mb->msg_start) == 0) {
-			mb->written = mb->msg_start;
-			mb->used = 0;
-		} else {
-			return io_fail(mb, errno, err);
-		}
-		mb->nl = mb->nl_at_start;
-		mb->state = MB_IDLE;
-	}
+	s = mbox_drop_partial(mb, err);
+	if (s != MP_OK)
+		return s;
 	/* If the file changed under us (mbox_truncate_to in this process,
 	 * or a writer that ignores locks), follow it: appending at a stale
 	 * offset would leave a hole of NULs or overwrite the other's text. */
@@ -406,14 +416,15 @@ enum mp_status mbox_begin(struct mbox *mb, const char *sender, time_t date,
 		(void)utimensat(AT_FDCWD, mb->dotlock, NULL, 0);
 		mb->touched = time(NULL);
 	}
-	mb->msg_start = mb->written + (long long)mb->used;
-	mb->nl_at_start = mb->nl;
 	if (!usable_sender(sender))
 		sender = "MAILER-DAEMON";
 	if (date == 0)
 		date = time(NULL);
+	/* Before anything is written: a refused message leaves no trace. */
 	if (!gmtime_r(&date, &tm))
 		return mp_fail(err, MP_ERR_DATA, "message date out of range");
+	mb->msg_start = mb->written + (long long)mb->used;
+	mb->nl_at_start = mb->nl;
 	/* A From_ line follows an empty line, unless it opens the file. */
 	if (mb->nl < 2) {
 		s = put(mb, "\n\n", (size_t)(2 - mb->nl), err);

@@ -30,6 +30,12 @@ enum mp_status mbox_write(struct mbox *mb, const void *buf, size_t n,
 /* End the message (final newline, empty line). */
 enum mp_status mbox_end(struct mbox *mb, struct mp_error *err);
 
+/* Cut off a message begun and never ended (its separator too), keeping
+ * every ended one; nothing to do outside a message. mbox_sync then makes
+ * the ended ones durable. MP_ERR_IO if an earlier write failed (everything
+ * since the last sync is gone then) or the file cannot be cut. */
+enum mp_status mbox_drop_partial(struct mbox *mb, struct mp_error *err);
+
 /* fsync: everything written so far is durable. */
 enum mp_status mbox_sync(struct mbox *mb, struct mp_error *err);
 

@@ -30,7 +30,8 @@ struct mda {
 	char *buf;
 };
 
-/* environ with extra ("NAME=value") replacing same-named entries. The
+/* environ without MAILPIPE_PASSWORD, with extra ("NAME=value") replacing
+ * same-named entries. The
  * array is freed by the caller; its strings are borrowed. */
 static char **merge_env(const char *const *extra)
 {
@@ -49,7 +50,8 @@ static char **merge_env(const char *const *extra)
 		for (size_t j = 0; j < nx && !replaced; j++)
 			replaced = strncmp(extra[j], environ[i], klen) == 0 &&
 				   extra[j][klen] == '=';
-		if (!replaced)
+		/* The delivery command has no business with our password. */
+		if (!replaced && strncmp(environ[i], "MAILPIPE_PASSWORD=", 18) != 0)
 			env[o++] = environ[i];
 	}
 	for (size_t j = 0; j < nx; j++)

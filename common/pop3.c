@@ -633,12 +633,8 @@ enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
 			return fault(s, st);
 		}
 	}
-	st = uidl_reply(s, &l, err);
-	if (st != MP_OK) {
-		free(l.v);
-		return st;
-	}
-	/* Sizes bound what pop3_retr accepts for each message. */
+	/* Sizes bound what pop3_retr accepts for each message, also when
+	 * the server has no UIDL and the caller fetches by number. */
 	free(s->sizes);
 	s->sizes = l.n ? mp_xmalloc(l.n * sizeof *s->sizes) : NULL;
 	for (size_t i = 0; i < l.n; i++) {
@@ -646,6 +642,11 @@ enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
 		s->sizes[i].size = l.v[i].size;
 	}
 	s->nsizes = l.n;
+	st = uidl_reply(s, &l, err);
+	if (st != MP_OK) {
+		free(l.v);
+		return st;
+	}
 	*entries = l.v;
 	*n = l.n;
 	return MP_OK;
@@ -713,29 +714,31 @@ static void sink_data(struct sink_state *k, size_t index, const char *p,
 		k->st = k->sink->data(k->sink->ctx, index, p, len, &k->err);
 }
 
-/* Append a line and its LF, handing full buffers to the sink. */
-static void sink_line(struct sink_state *k, size_t index, const char *p,
-		      size_t len)
+/* Collect message bytes, handing the sink full DATA_CHUNK pieces. */
+static void sink_put(struct sink_state *k, size_t index, const char *p,
+		     size_t len)
 {
-	if (k->blen + len + 1 > DATA_CHUNK) {
-		sink_data(k, index, k->buf, k->blen);
-		k->blen = 0;
-		if (len + 1 > DATA_CHUNK) {
-			/* Only with a line cap above DATA_CHUNK. */
-			sink_data(k, index, p, len);
-			sink_data(k, index, "\n", 1);
-			return;
+	while (len > 0 && k->sink && k->st == MP_OK) {
+		size_t n = DATA_CHUNK - k->blen;
+
+		if (n > len)
+			n = len;
+		memcpy(k->buf + k->blen, p, n);
+		k->blen += n;
+		p += n;
+		len -= n;
+		if (k->blen == DATA_CHUNK) {
+			sink_data(k, index, k->buf, k->blen);
+			k->blen = 0;
 		}
 	}
-	memcpy(k->buf + k->blen, p, len);
-	k->buf[k->blen + len] = '\n';
-	k->blen += len + 1;
 }
 
-/* One message after its +OK, up to ".": unstuffed lines to the sink (or
- * dropped). Returns failures of the connection or a message far over its
- * listed size; the sink's own go to k->st, and the lines after one are
- * dropped so the session stays in step. */
+/* One message after its +OK, up to ".": unstuffed bytes to the sink (or
+ * dropped). Lines come in pieces, so a line of any length streams; only
+ * the message's total is bounded. Returns failures of the connection or a
+ * message far over its listed size; the sink's own go to k->st, and the
+ * bytes after one are dropped so the session stays in step. */
 static enum mp_status read_body(struct pop3_session *s, unsigned long num,
 				size_t index, struct sink_state *k,
 				struct mp_error *err)
@@ -743,29 +746,57 @@ static enum mp_status read_body(struct pop3_session *s, unsigned long num,
 	unsigned long long listed, limit = body_limit(s, num, &listed);
 	unsigned long long total = 0;
 	enum mp_status st = MP_OK;
+	bool bol = true;        /* the next piece starts a line */
+	bool held_cr = false;   /* the last piece ended in a CR, not yet sent */
 
 	k->blen = 0;
 	if (k->sink && k->sink->begin && k->st == MP_OK)
 		k->st = k->sink->begin(k->sink->ctx, index, &k->err);
 	conn_trace_pause(s->conn, true);
 	for (;;) {
-		const char *line, *data;
-		size_t len, dlen;
+		const char *p;
+		size_t len, keep;
+		bool end;
 
-		st = conn_read_line(s->conn, &line, &len, err);
+		st = conn_read_piece(s->conn, &p, &len, &end, err);
 		if (st != MP_OK)
 			break;
-		if (pop3_multiline(line, len, &data, &dlen) == POP3_ML_END)
-			break;
-		total += dlen + 1;
+		if (bol) {
+			/* A short line always comes in one piece, so the end
+			 * marker cannot be split. */
+			if (end && ((len == 2 && !memcmp(p, ".\n", 2)) ||
+				    (len == 3 && !memcmp(p, ".\r\n", 3))))
+				break;
+			if (p[0] == '.')    /* dot-stuffed */
+				p++, len--;
+		}
+		if (held_cr) {
+			/* It was half of a CRLF only if the LF comes next. */
+			if (!(end && len == 1))
+				sink_put(k, index, "\r", 1), total++;
+			held_cr = false;
+		}
+		if (end) {
+			/* The line end, CRLF or a bare LF, becomes LF. */
+			keep = len - 1;
+			if (keep > 0 && p[keep - 1] == '\r')
+				keep--;
+		} else {
+			keep = len;
+			if (p[keep - 1] == '\r')
+				held_cr = true, keep--;
+		}
+		total += keep + end;
 		if (total > limit) {
 			st = mp_fail(err, MP_ERR_PROTOCOL,
 				     "server sends more for message %lu than the "
 				     "%llu octets its LIST gave", num, listed);
 			break;
 		}
-		if (k->sink && k->st == MP_OK)
-			sink_line(k, index, data, dlen);
+		sink_put(k, index, p, keep);
+		if (end)
+			sink_put(k, index, "\n", 1);
+		bol = end;
 	}
 	conn_trace_pause(s->conn, false);
 	if (st != MP_OK)

@@ -65,9 +65,11 @@ struct pop3_sink {
  * or -ERR (which names the message; RESP-CODES map as for login, else
  * MP_ERR_PROTOCOL) stops the run and is returned, after the message in
  * progress and the RETRs already sent are read and dropped, so DELE and
- * QUIT still work. After a pop3_list, a message sending more than twice
- * its listed size plus 1 MiB is MP_ERR_PROTOCOL. begin and end may be
- * NULL. Body lines are not traced, only "-- N bytes of message data".
+ * QUIT still work. Body lines of any length stream through in pieces;
+ * after a pop3_list (even one that failed only for want of UIDL), a message
+ * sending more than twice its listed size plus 1 MiB is MP_ERR_PROTOCOL.
+ * begin and end may be NULL. Body lines are not traced, only "-- N bytes
+ * of message data".
  *
  * After an error that leaves the session out of step with the server
  * (connection lost, a line over the cap, a malformed or endless reply),

@@ -50,6 +50,7 @@ struct run {
 	struct mda *cur_mda;
 	struct mboxrd_quote quote;
 	bool cur_broken;               /* its delivery already failed */
+	bool mbox_failed;              /* a write to the mbox failed */
 	struct mp_error cur_err;
 
 	/* totals */
@@ -107,6 +108,7 @@ static enum mp_status on_begin(void *ctx, size_t index, struct mp_error *err)
 		break;
 	case OUTPUT_MBOX:
 		st = mbox_begin(r->mb, NULL, 0, err);
+		r->mbox_failed |= st != MP_OK;
 		break;
 	case OUTPUT_STDOUT:
 		mboxrd_quote_init(&r->quote);
@@ -149,8 +151,11 @@ static enum mp_status on_data(void *ctx, size_t index, const char *buf,
 	switch (r->plan->output) {
 	case OUTPUT_MAILDIR:
 		return maildir_write(r->cur_md, buf, len, err);
-	case OUTPUT_MBOX:
-		return mbox_write(r->mb, buf, len, err);
+	case OUTPUT_MBOX: {
+		enum mp_status st = mbox_write(r->mb, buf, len, err);
+		r->mbox_failed |= st != MP_OK;
+		return st;
+	}
 	case OUTPUT_STDOUT: {
 		enum { PIECE = 16384 };
 		char out[MBOXRD_QUOTE_MAX(PIECE)];
@@ -187,6 +192,7 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 		break;
 	case OUTPUT_MBOX:
 		st = mbox_end(r->mb, err);
+		r->mbox_failed |= st != MP_OK;
 		break;
 	case OUTPUT_STDOUT: {
 		char out[32];
@@ -283,6 +289,48 @@ static enum mp_status settle_batch(struct run *r, struct mp_error *err)
 	return st;
 }
 
+/* The batch is not kept after all: take it out of the totals. */
+static void unrecord_batch(struct run *r)
+{
+	for (size_t i = 0; i < r->nbatch; i++) {
+		if (!r->delivered[i])
+			continue;
+		r->delivered[i] = false;
+		r->got[r->batch[i]] = false;
+		r->fetched--;
+		r->bytes -= r->entries[r->batch[i]].size;
+	}
+}
+
+/* After a failure in the middle of a batch, keep the messages that arrived
+ * whole before it: cut off a partial mbox message, then make the rest
+ * durable and record it as settle_batch does. If that fails, an mbox falls
+ * back to its last synced size (the journal still names that size). */
+static void keep_whole(struct run *r)
+{
+	struct mp_error e2;
+	enum mp_status st = MP_OK;
+
+	if (r->plan->output == OUTPUT_MBOX) {
+		if (r->mbox_failed) {
+			/* Its own error is the news; the batch is gone. */
+			mbox_rollback(r->mb);
+			unrecord_batch(r);
+			return;
+		}
+		st = mbox_drop_partial(r->mb, &e2);
+	}
+	if (st == MP_OK)
+		st = settle_batch(r, &e2);
+	if (st == MP_OK)
+		return;
+	fprintf(stderr, "%s: %s\n", r->cli->prog, e2.msg);
+	if (r->plan->output == OUTPUT_MBOX) {
+		mbox_rollback(r->mb);
+		unrecord_batch(r);
+	}
+}
+
 /* Fetch the messages entries[todo[0..n)] in durable batches. */
 static enum mp_status fetch_all(struct run *r, const size_t *todo, size_t n,
 				struct mp_error *err)
@@ -318,18 +366,14 @@ static enum mp_status fetch_all(struct run *r, const size_t *todo, size_t n,
 		st = pop3_retr(r->pop, nums, r->nbatch, RETR_WINDOW, &sink, err);
 		if (st != MP_OK) {
 			abandon_current(r);
-			if (r->plan->output == OUTPUT_MBOX) {
-				/* The journal still covers the batch: cut it off. */
-				mbox_rollback(r->mb);
-				break;
-			}
-			/* Keep what arrived whole before the failure. */
-			struct mp_error e2;
-			if (settle_batch(r, &e2) != MP_OK)
-				fprintf(stderr, "%s: %s\n", r->cli->prog, e2.msg);
+			keep_whole(r);
 			break;
 		}
 		st = settle_batch(r, err);
+		if (st != MP_OK && r->plan->output == OUTPUT_MBOX)
+			/* Unsynced, or synced but unrecorded, which the journal
+			 * cuts off at the next start: either way not kept. */
+			unrecord_batch(r);
 	}
 	free(nums);
 	free(r->batch);

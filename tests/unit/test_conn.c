@@ -331,6 +331,148 @@ static void test_line_cap_edges(void)
 	reap(pid);
 }
 
+/* --- lines in pieces --- */
+
+#define LONG_LINE 200000
+
+static char long_byte(size_t i)
+{
+	/* Every byte but LF, CR and dots included, so no piece can end early. */
+	return (char)(i % 7 == 0 ? '.' : i % 5 == 0 ? '\r' : 'a' + i % 26);
+}
+
+static int srv_pieces(int fd, const void *arg)
+{
+	static char buf[LONG_LINE + 64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < LONG_LINE; i++)
+		buf[n++] = long_byte(i);
+	memcpy(buf + n, "\r\nnext\r\nafter\r\n", 15);
+	n += 15;
+	/* Uneven writes, so pieces straddle reads. */
+	for (size_t off = 0; off < n; off += 5000) {
+		if (write_all(fd, buf + off, n - off < 5000 ? n - off : 5000) < 0)
+			return 1;
+		if (off < 30000)
+			usleep(1000);
+	}
+	say(fd, "cut in the mid");
+	return 0;
+}
+
+static void test_read_piece(void)
+{
+	struct conn_opts o = { .timeout_ms = 5000 };
+	struct mp_error err = { 0 };
+	unsigned port;
+	pid_t pid = spawn(srv_pieces, NULL, &port);
+	struct conn *c = connect_to(port, &o);
+	char *got = malloc(LONG_LINE + 64);
+	const char *data, *line;
+	size_t len, total = 0, pieces = 0, smallest = (size_t)-1, largest = 0;
+	bool end = false, same = true;
+
+	if (!c || !got) {
+		free(got);
+		conn_close(c);
+		reap(pid);
+		return;
+	}
+	while (!end && total <= LONG_LINE + 2) {
+		if (conn_read_piece(c, &data, &len, &end, &err) != MP_OK)
+			break;
+		if (total + len > LONG_LINE + 2)
+			break;
+		memcpy(got + total, data, len);
+		total += len;
+		pieces++;
+		if (!end && len < smallest)
+			smallest = len;
+		if (len > largest)
+			largest = len;
+		ok(conn_pending(c) <= 65536 + 2 + 16384 || end,
+		   "piece %zu: buffer stays bounded", pieces);
+	}
+	ok(end, "a 200 KB line ends (%s)", err.msg);
+	is_int(total, LONG_LINE + 2, "all of it, CRLF included");
+	for (size_t i = 0; i < LONG_LINE && i < total; i++)
+		if (got[i] != long_byte(i))
+			same = false;
+	ok(same && total >= 2 && !memcmp(got + LONG_LINE, "\r\n", 2),
+	   "byte-exact");
+	ok(pieces >= 3, "in several pieces (%zu)", pieces);
+	ok(smallest >= 65536 + 2, "a piece not ending the line holds more than "
+	   "max_line + 1 bytes (smallest %zu)", smallest);
+	ok(largest <= 65536 + 2 + 16384, "none larger than the buffer (%zu)",
+	   largest);
+	is_int(conn_read_piece(c, &data, &len, &end, &err), MP_OK, "next line");
+	ok(end && len == 6 && !memcmp(data, "next\r\n", 6),
+	   "a short line comes whole, its line end kept");
+	is_int(conn_read_line(c, &line, &len, &err), MP_OK,
+	       "conn_read_line after pieces");
+	is_str(line, "after", "and reads the next line");
+	is_int(conn_read_piece(c, &data, &len, &end, &err), MP_ERR_TEMP,
+	       "EOF in the middle of a line");
+	is_str(err.msg, "connection closed by server", "its message");
+	conn_close(c);
+	free(got);
+	reap(pid);
+}
+
+static int srv_piece_edges(int fd, const void *arg)
+{
+	/* max_line is 10: a piece must not end before 12 bytes. */
+	say(fd, "01234");
+	usleep(30000);
+	say(fd, "56789AB\r");
+	usleep(30000);
+	say(fd, "\n.");
+	usleep(30000);
+	say(fd, "\r\n0123456789\r\nx\n");
+	wait_eof(fd);
+	return 0;
+}
+
+static void test_read_piece_edges(void)
+{
+	char *tbuf = NULL;
+	size_t tsize = 0;
+	FILE *tr = open_memstream(&tbuf, &tsize);
+	struct conn_opts o = { .timeout_ms = 5000, .max_line = 10, .trace = tr };
+	struct mp_error err = { 0 };
+	unsigned port;
+	pid_t pid = spawn(srv_piece_edges, NULL, &port);
+	struct conn *c = connect_to(port, &o);
+	const char *data = NULL;
+	size_t len = 0;
+	bool end = true;
+
+	if (c) {
+		is_int(conn_read_piece(c, &data, &len, &end, &err), MP_OK,
+		       "first piece (%s)", err.msg);
+		ok(!end && len == 13 && !memcmp(data, "0123456789AB\r", 13),
+		   "over max_line + 1 without LF: a piece, CR at its end");
+		conn_read_piece(c, &data, &len, &end, &err);
+		ok(end && len == 1 && data[0] == '\n',
+		   "the CRLF's LF alone ends the line");
+		conn_read_piece(c, &data, &len, &end, &err);
+		ok(end && len == 3 && !memcmp(data, ".\r\n", 3),
+		   "'.' split across writes still comes as one piece");
+		conn_read_piece(c, &data, &len, &end, &err);
+		ok(end && len == 12 && !memcmp(data, "0123456789\r\n", 12),
+		   "a line of exactly max_line in one piece");
+		conn_read_piece(c, &data, &len, &end, &err);
+		ok(end && len == 2 && !memcmp(data, "x\n", 2), "bare LF line");
+	}
+	conn_close(c);
+	fclose(tr);
+	is_str(tbuf, "S: 0123456789AB?\nS: \nS: .\nS: 0123456789\nS: x\n",
+	       "each piece traced without its line end");
+	free(tbuf);
+	reap(pid);
+}
+
 /* --- read_exact --- */
 
 #define LIT_SIZE 200000
@@ -1252,6 +1394,8 @@ int main(void)
 	test_line_cap_edges();
 	test_lines();
 	test_split();
+	test_read_piece();
+	test_read_piece_edges();
 	test_read_exact();
 	test_read_exact_eof();
 	test_timeout();

@@ -280,6 +280,72 @@ static void test_rollback(const char *path)
 	free(before);
 }
 
+/* After a failure mid-batch: a message begun and never ended is cut off,
+ * separator and all, wherever its bytes are (file or buffer); the ended
+ * ones stay and become durable with a sync. */
+static void test_drop_partial(const char *path)
+{
+	static const char old_mbox[] = "From x Thu Jan  1 00:00:00 1970\nold\n\n";
+	struct mbox *mb;
+	struct mp_error err;
+	struct parsed p;
+	size_t before_len, len;
+	char *before, *data;
+	bool good;
+
+	spew(path, old_mbox, strlen(old_mbox));
+	before = slurp(path, &before_len);
+	ok(mbox_open(&mb, path, &err) == MP_OK, "open for drop_partial");
+	is_int(mbox_drop_partial(mb, &err), MP_OK, "outside a message: nothing to do");
+	ok(same_file(path, before, before_len), "and nothing changed");
+	ok(put_msg(mb, "one@x", 0, big, sizeof(big), 30000, &err) == MP_OK &&
+	   put_msg(mb, "two@x", 0, "two\n", 4, 4, &err) == MP_OK,
+	   "two whole messages, unsynced");
+	/* Large enough that the partial message reaches the file. */
+	ok(mbox_begin(mb, "part@x", 0, &err) == MP_OK &&
+	   mbox_write(mb, big, sizeof(big), &err) == MP_OK,
+	   "a third begun, 200 KB written, never ended");
+	is_int(mbox_drop_partial(mb, &err), MP_OK, "drop_partial (%s)", err.msg);
+	is_int(mbox_write(mb, "x", 1, &err), MP_ERR_INTERNAL,
+	       "no longer inside a message");
+	is_int(mbox_sync(mb, &err), MP_OK, "sync the whole ones (%s)", err.msg);
+	data = slurp(path, &len);
+	is_int(mbox_synced_size(mb), (long long)len, "synced size is the file's");
+	good = data && len > before_len && !memcmp(data, before, before_len) &&
+	       parse(data, len, &p);
+	ok(good && p.len[p.n - 2] == sizeof(big) &&
+	   !memcmp(p.body[p.n - 2], big, sizeof(big)) &&
+	   !strcmp(p.body[p.n - 1], "two\n") &&
+	   !strncmp(p.sep[p.n - 1], "From two@x ", 11),
+	   "old content, then exactly the two whole messages");
+	ok(good && !strstr(data + before_len, "From part@x"),
+	   "no trace of the partial one");
+	if (good)
+		parsed_free(&p);
+	free(before);
+	before = data;
+	before_len = len;
+
+	/* A partial message still in the buffer; then more mail after it. */
+	ok(mbox_begin(mb, "small@x", 0, &err) == MP_OK &&
+	   mbox_write(mb, "half a mess", 11, &err) == MP_OK &&
+	   mbox_drop_partial(mb, &err) == MP_OK &&
+	   mbox_sync(mb, &err) == MP_OK, "a small partial one dropped, sync");
+	ok(same_file(path, before, before_len), "file unchanged");
+	ok(put_msg(mb, "next@x", 0, "next\n", 5, 5, &err) == MP_OK &&
+	   mbox_sync(mb, &err) == MP_OK, "a message after the drop");
+	mbox_close(mb);
+	data = slurp(path, &len);
+	ok(data && len > before_len && !memcmp(data, before, before_len) &&
+	   !strncmp(data + before_len, "From next@x ", 12) &&
+	   parse(data, len, &p) && !strcmp(p.body[p.n - 1], "next\n") &&
+	   !strcmp(p.body[p.n - 2], "two\n"),
+	   "it follows the last whole one, after its empty line");
+	parsed_free(&p);
+	free(data);
+	free(before);
+}
+
 /* A write error (file size limit) rolls back to the last sync and makes
  * the mbox refuse more until mbox_rollback. */
 static void test_write_error(const char *path)
@@ -306,6 +372,8 @@ static void test_write_error(const char *path)
 	ok(mbox_write(mb, "x", 1, &err) == MP_ERR_IO, "more writes refused");
 	ok(mbox_begin(mb, NULL, 0, &err) == MP_ERR_IO, "a new message refused");
 	ok(mbox_sync(mb, &err) == MP_ERR_IO, "a sync refused: %s", err.msg);
+	ok(mbox_drop_partial(mb, &err) == MP_ERR_IO,
+	   "nothing to keep after a failed write: %s", err.msg);
 	setrlimit(RLIMIT_FSIZE, &old);
 	mbox_rollback(mb);
 	ok(put_msg(mb, "after@x", 0, "after\n", 6, 6, &err) == MP_OK &&
@@ -531,6 +599,9 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/existing", top);
 	test_append_existing(path);
 	test_rollback(path);
+	snprintf(path, sizeof(path), "%s/drop", top);
+	test_drop_partial(path);
+	snprintf(path, sizeof(path), "%s/existing", top);
 	test_write_error(path);
 	test_truncate(path);
 	test_wait(path, true);

@@ -64,6 +64,10 @@ struct fake {
 	unsigned long dele_err_num;   /* DELE of this one gets dele_err */
 	const char *dele_err;
 	unsigned long cut_num;        /* send half of this message, hang up */
+	unsigned long raw_num;        /* RETR of this message gets "+OK", then */
+	const char *raw_body;         /* ... these bytes as they are, a '\f'
+					 standing for a 50 ms pause */
+	size_t max_line;              /* the client's line cap; 0: default */
 	enum hostile hostile;
 };
 
@@ -188,6 +192,22 @@ static int send_message(int fd, const char *m, bool cut)
 	return rc;
 }
 
+/* raw_body: written in the pieces its '\f' marks, with pauses between, so
+ * the client sees each piece arrive on its own. */
+static int send_raw(int fd, const char *b)
+{
+	for (;;) {
+		size_t n = strcspn(b, "\f");
+
+		if (n && write_all(fd, b, n) < 0)
+			return -1;
+		if (!b[n])
+			return 0;
+		usleep(50000);
+		b += n + 1;
+	}
+}
+
 static void list_forever(int fd)
 {
 	static char chunk[1 << 16];
@@ -275,6 +295,9 @@ static int serve(int fd, const struct fake *f)
 		} else if (sscanf(line, "RETR %lu", &num) == 1) {
 			if (num == f->retr_err_num) {
 				say(fd, f->retr_err);
+			} else if (num == f->raw_num) {
+				say(fd, "+OK raw\r\n");
+				send_raw(fd, f->raw_body);
 			} else if (num < 1 || num > f->nmsgs) {
 				say(fd, "-ERR no such message\r\n");
 			} else {
@@ -411,6 +434,7 @@ static bool sess_open(struct sess *x, const struct fake *f)
 	}
 	x->so.tls = TLS_MODE_NONE;
 	x->so.conn.timeout_ms = 10000;
+	x->so.conn.max_line = f->max_line;
 	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
 	x->so.conn.trace = x->trace;
 	if (pop3_open(&x->s, &x->so, &err) != MP_OK) {
@@ -1127,6 +1151,138 @@ static void test_retr_errors(void)
 	free(big);
 }
 
+/* A message with one line of n bytes: dots (also first), bare CRs (also
+ * last), 8-bit, never an LF. */
+static char *long_line_message(size_t n)
+{
+	static const char head[] = "Subject: long line\n\n";
+	static const char tail[] = "\n.\nend\n";
+	static const char mix[] = "..\r Zz\xc3\xa9.x\r\r";
+	char *m = malloc(sizeof head + n + sizeof tail), *p = m;
+
+	if (!m)
+		abort();
+	memcpy(p, head, sizeof head - 1);
+	p += sizeof head - 1;
+	for (size_t i = 0; i < n; i++)
+		*p++ = mix[(i * 7 + i / 3) % (sizeof mix - 1)];
+	p[-1] = '\r';
+	p[-(long)n] = '.';
+	memcpy(p, tail, sizeof tail);
+	return m;
+}
+
+/* Body lines longer than the line cap stream through whole. */
+static void test_retr_long_lines(void)
+{
+	char *l200k = long_line_message(200 * 1000);
+	char *l3m = long_line_message(3 * 1000 * 1000);
+	char *dots = malloc(300 * 1000 + 64), *crs = malloc(100 * 1000 + 64);
+	const char *msgs[5];
+	unsigned long nums[] = { 1, 2, 3, 4, 5 };
+	struct fake f = { .caps = CAPS_PIPE, .msgs = msgs, .nmsgs = 5 };
+	struct mp_error err = { 0 };
+	struct pop3_entry *e = NULL;
+	struct pop3_sink sink;
+	struct got g;
+	size_t n;
+	struct sess x;
+	char note[64];
+
+	if (!dots || !crs)
+		abort();
+	/* A line of nothing but dots: only its first may be unstuffed. */
+	memset(dots, '.', 300 * 1000);
+	strcpy(dots + 300 * 1000, "\n..\n.\n");
+	/* Nothing but CRs: a piece ends in a CR each time. */
+	memset(crs, '\r', 100 * 1000);
+	strcpy(crs + 100 * 1000, "\nafter\n");
+	msgs[0] = m_dots;
+	msgs[1] = l200k;
+	msgs[2] = l3m;
+	msgs[3] = dots;
+	msgs[4] = crs;
+	got_init(&g, &sink);
+	if (!sess_open(&x, &f))
+		goto out;
+	is_int(pop3_list(x.s, &e, &n, &err), MP_OK, "list (%s)", err.msg);
+	is_int(pop3_retr(x.s, nums, 5, 8, &sink, &err), MP_OK,
+	       "RETR of messages with long lines (%s)", err.msg);
+	is_str(g.events, "b0 e0 b1 e1 b2 e2 b3 e3 b4 e4 ", "all end");
+	ok(same_msg(&g, 0, m_dots), "a short one before them intact");
+	ok(same_msg(&g, 1, l200k), "a 200 KB line byte-exact");
+	ok(same_msg(&g, 2, l3m), "a 3 MB line byte-exact");
+	ok(same_msg(&g, 3, dots), "a 300 KB line of dots byte-exact");
+	ok(same_msg(&g, 4, crs), "a 100 KB line of CRs byte-exact");
+	ok(g.maxchunk <= 64 * 1024, "no piece over 64 KiB (%zu)", g.maxchunk);
+	ok(g.calls[2] <= strlen(l3m) / 60000 + 2,
+	   "large pieces: %zu data calls for 3 MB", g.calls[2]);
+	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT: still in step (%s)", err.msg);
+	sess_end(&x);
+	snprintf(note, sizeof note, "-- %zu bytes of message data\n",
+		 strlen(l3m));
+	ok(has(x.trace_buf, note), "trace notes the 3 MB message's size");
+	ok(!has(x.trace_buf, "Zz"), "long lines not traced");
+	sess_free(&x);
+out:
+	free(e);
+	got_free(&g);
+	free(l200k);
+	free(l3m);
+	free(dots);
+	free(crs);
+}
+
+/* Wire bytes cut where a piece ends, with a line cap of 100 so a 120-byte
+ * run fills the buffer: what follows the cut continues the line, so a
+ * "." or ".." there is text and a CR before the cut may start a CRLF. */
+static void test_retr_piece_edges(void)
+{
+	static const char a120[] =
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	static const struct {
+		const char *wire, *want, *name;
+	} cases[] = {
+		{ "%s\f.\r\n.\r\n", "%s.\n", "'.' CRLF after a cut is text" },
+		{ "%s\f..\r\n.\r\n", "%s..\n", "'..' after a cut stays two dots" },
+		{ "%s\r\f\n.\r\n", "%s\n", "CR | LF is one line end" },
+		{ "%s\r\f\r\n.\r\n", "%s\r\n", "CR | CRLF: the first CR is text" },
+		{ "%s\r\fx\r\n.\r\n", "%s\rx\n", "CR | x: a bare CR kept" },
+		{ "%s\r\n..\f\r\n...\f\r\n.\f\r\n", "%s\n.\n..\n",
+		  "'.' and '..' lines split across writes" },
+		{ "%s\f%s\f%s\r\n.\r\n", "%s%s%s\n", "one line in three pieces" },
+	};
+	const char *msgs[] = { m_dots, m_bytes };
+	unsigned long nums[] = { 1, 2 };
+	struct fake f = { .caps = CAPS_PIPE, .msgs = msgs, .nmsgs = 2,
+			  .raw_num = 1, .max_line = 100 };
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char wire[512], want[512];
+		struct mp_error err = { 0 };
+		struct pop3_sink sink;
+		struct got g;
+		struct sess x;
+
+		snprintf(wire, sizeof wire, cases[i].wire, a120, a120, a120);
+		snprintf(want, sizeof want, cases[i].want, a120, a120, a120);
+		f.raw_body = wire;
+		got_init(&g, &sink);
+		if (sess_open(&x, &f)) {
+			is_int(pop3_retr(x.s, nums, 2, 2, &sink, &err), MP_OK,
+			       "%s: RETR (%s)", cases[i].name, err.msg);
+			ok(same_msg(&g, 0, want), "%s", cases[i].name);
+			ok(same_msg(&g, 1, m_bytes), "%s: the next message intact",
+			   cases[i].name);
+			pop3_quit(x.s, &err);
+			sess_end(&x);
+			sess_free(&x);
+		}
+		got_free(&g);
+	}
+}
+
 /* A message far over its LIST size is an endless RETR answer. */
 static void test_retr_oversize(void)
 {
@@ -1222,6 +1378,8 @@ int main(void)
 	test_auth_codes();
 	test_retr_oversize();
 	test_retr_exact();
+	test_retr_long_lines();
+	test_retr_piece_edges();
 	test_retr_window();
 	test_retr_errors();
 	test_dele();
