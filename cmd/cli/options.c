@@ -217,7 +217,7 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 	for (size_t i = 0; i < ndefs; i++) {
 		const struct opt_def *d = def_at(cli, i);
 		longopts[NCONTROL + i] = (struct option){
-			d->name, d->kind == OPT_BOOL ? no_argument : required_argument,
+			d->name, d->kind == OPT_BOOL ? optional_argument : required_argument,
 			NULL, OPT_FIRST_DEF + (int)i };
 	}
 
@@ -295,7 +295,9 @@ enum mp_status cli_init(struct cli *cli, const char *prog,
 		default:
 			if (c >= OPT_FIRST_DEF && (size_t)(c - OPT_FIRST_DEF) < ndefs) {
 				const struct opt_def *d = def_at(cli, (size_t)(c - OPT_FIRST_DEF));
-				set_option(cli, d->name, d->kind == OPT_BOOL ? "yes" : optarg,
+				/* --flag alone is yes; --flag=no turns off a config yes. */
+				set_option(cli, d->name,
+					   d->kind == OPT_BOOL && !optarg ? "yes" : optarg,
 					   d->kind == OPT_LIST);
 			}
 		}
