@@ -69,7 +69,13 @@ static const struct key_info keys[] = {
 	{ "dry-run",              true,  false },
 	{ "state",                false, false },
 
-	/* imapsync: none yet */
+	/* imapsync (maildir, stdout, mda, dry-run and state are shared) */
+	{ "folder",               false, false },
+	{ "exclude",              false, false },
+	{ "layout",               false, false },
+	{ "jobs",                 false, false },
+	{ "mirror",               true,  false },
+	{ "json",                 true,  false },
 };
 
 static const struct key_info *find_key(const char *key, size_t len)

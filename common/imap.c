@@ -6,14 +6,27 @@
 #include <strings.h>
 
 #include "auth.h"
-#include "reply.h"
+#include "imapparse.h"
+#include "sbuf.h"
 #include "strlist.h"
 #include "strutil.h"
 
-/* Literals in responses other than message data are skipped up to this. */
-#define MAX_SKIPPED_LITERAL (1024 * 1024)
-/* Untagged responses tolerated while waiting for one command's end. */
-#define MAX_UNTAGGED 100000
+/* Untagged responses tolerated while waiting for one command's end: more
+ * than a mailbox's worth of FETCH answers plus chatter. */
+#define MAX_UNTAGGED 5000000
+/* Folders LIST may return. */
+#define MAX_FOLDERS 100000
+/* Messages one imap_fetch_info may return. */
+#define MAX_INFO 2000000
+/* Message bytes go to the sink in pieces up to this size. */
+#define DATA_CHUNK (64 * 1024)
+/* UIDs named by one UID FETCH of bodies, and such commands in flight: a
+ * batch of commands must fit the socket buffers while the server is busy
+ * sending a message. */
+#define UIDS_PER_FETCH 50
+#define MAX_FETCH_WINDOW 32
+/* LITERAL- allows non-synchronizing literals up to this size. */
+#define LITERAL_MINUS_MAX 4096
 
 struct imap_session {
 	const struct server_opts *srv;
@@ -21,13 +34,26 @@ struct imap_session {
 	unsigned next_tag;
 	char tag[16];                /* tag of the command in flight */
 	bool preauth;                /* greeted as already logged in */
-	char *line;                  /* the current response line, a stable copy */
-	struct imap_line parsed;     /* ... parsed; points into line */
+	struct imapp p;              /* the response last read */
 	char *greeting;
 	char *bye;                   /* text of an untagged BYE, if seen */
+	char *alert;                 /* text of the last [ALERT], if any */
 	struct strlist caps;
 	struct session_info info;
+	/* Not MP_OK once the session lost step with the server: every later
+	 * command is refused with it. */
+	enum mp_status fault;
+	bool condstore, qresync, utf8;   /* enabled */
+	bool nomodseq;               /* the selected mailbox has no MODSEQs */
+	bool logout;                 /* LOGOUT sent: BYE is expected */
+	uint32_t exists;             /* EXISTS of the selected mailbox */
+	char *buf;                   /* DATA_CHUNK bytes for literals */
 };
+
+typedef enum mp_status (*body_fn)(struct imap_session *s, void *ctx,
+				  struct mp_error *err);
+typedef enum mp_status (*resp_fn)(struct imap_session *s, void *ctx,
+				  struct mp_error *err);
 
 static void update_info(struct imap_session *s)
 {
@@ -36,10 +62,11 @@ static void update_info(struct imap_session *s)
 	s->info.ncaps = s->caps.n;
 }
 
-static void set_caps(struct imap_session *s, const char *list, size_t len)
+static void set_caps(struct imap_session *s, const char *list)
 {
+	size_t len = strlen(list), i = 0;
+
 	strlist_clear(&s->caps);
-	size_t i = 0;
 	while (i < len) {
 		while (i < len && list[i] == ' ')
 			i++;
@@ -52,81 +79,162 @@ static void set_caps(struct imap_session *s, const char *list, size_t len)
 	update_info(s);
 }
 
-/* Discard a literal the caller has no use for, with its trailing line. */
-static enum mp_status skip_literal(struct imap_session *s, long long size,
-				   struct mp_error *err)
+/* Remember that the session is out of step; returns st. */
+static enum mp_status fault(struct imap_session *s, enum mp_status st)
 {
-	if (size > MAX_SKIPPED_LITERAL)
-		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "server sent an unexpected literal of %lld bytes", size);
-	char buf[4096];
-	while (size > 0) {
-		size_t n = size > (long long)sizeof buf ? sizeof buf : (size_t)size;
-		enum mp_status st = conn_read_exact(s->conn, buf, n, err);
-		if (st != MP_OK)
-			return st;
-		size -= (long long)n;
-	}
-	return MP_OK;
+	if (st != MP_OK && s->fault == MP_OK)
+		s->fault = st;
+	return st;
 }
 
-/* Read one response line into s->line/s->parsed. Literals inside it are
- * skipped: nothing this module reads yet carries data in a literal. */
-static enum mp_status read_response(struct imap_session *s, struct mp_error *err)
+static enum mp_status check_step(const struct imap_session *s,
+				 struct mp_error *err)
+{
+	if (s->fault == MP_OK)
+		return MP_OK;
+	return mp_fail(err, s->fault,
+		       "the IMAP session cannot go on after an earlier error");
+}
+
+static char *chunk_buf(struct imap_session *s)
+{
+	if (!s->buf)
+		s->buf = mp_xmalloc(DATA_CHUNK);
+	return s->buf;
+}
+
+/* Read and drop n bytes of a literal. */
+static enum mp_status drain(struct imap_session *s, uint64_t n, const char *what,
+			    struct mp_error *err)
+{
+	char *buf = chunk_buf(s);
+	enum mp_status st = MP_OK;
+	uint64_t left = n;
+
+	conn_trace_pause(s->conn, true);
+	while (st == MP_OK && left > 0) {
+		size_t k = left > DATA_CHUNK ? DATA_CHUNK : (size_t)left;
+
+		st = conn_read_exact(s->conn, buf, k, err);
+		left -= k;
+	}
+	conn_trace_pause(s->conn, false);
+	if (st == MP_OK)
+		conn_trace_note(s->conn, "%llu bytes of %s", (unsigned long long)n,
+				what);
+	return st;
+}
+
+/* Read one whole response into s->p: its first line, and for every
+ * literal the bytes and the line after them. Message data goes to body
+ * (dropped when NULL), other literals are kept or dropped as the parser
+ * says. */
+static enum mp_status read_response(struct imap_session *s, body_fn body,
+				    void *ctx, struct mp_error *err)
 {
 	const char *line;
 	size_t len;
-	enum mp_status st = conn_read_line(s->conn, &line, &len, err);
+	enum imapp_step step;
+	enum mp_status st;
+
+	imapp_begin(&s->p);
+	st = conn_read_line(s->conn, &line, &len, err);
 	if (st != MP_OK)
 		return st;
-	free(s->line);
-	s->line = mp_xmalloc(len + 1);
-	memcpy(s->line, line, len);
-	s->line[len] = '\0';
-	imap_parse_line(s->line, len, &s->parsed);
-	if (s->parsed.kind == IMAP_BAD_LINE)
-		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "malformed response from server: '%.80s'", s->line);
-	long long literal = s->parsed.literal;
-	while (literal >= 0) {
-		st = skip_literal(s, literal, err);
-		if (st == MP_OK)
-			st = conn_read_line(s->conn, &line, &len, err);
+	step = imapp_line(&s->p, line, len);
+	while (step == IMAPP_LITERAL) {
+		uint64_t n = s->p.literal;
+		char *value;
+
+		switch (s->p.use) {
+		case IMAPP_USE_VALUE:
+			value = mp_xmalloc(n ? (size_t)n : 1);
+			st = conn_read_exact(s->conn, value, (size_t)n, err);
+			if (st == MP_OK)
+				step = imapp_literal(&s->p, value, (size_t)n);
+			free(value);
+			break;
+		case IMAPP_USE_BODY:
+			st = body ? body(s, ctx, err)
+				  : drain(s, n, "message data", err);
+			step = imapp_literal(&s->p, NULL, 0);
+			break;
+		case IMAPP_USE_SKIP:
+			st = drain(s, n, "literal data", err);
+			step = imapp_literal(&s->p, NULL, 0);
+			break;
+		}
 		if (st != MP_OK)
 			return st;
-		struct imap_line more;
-		imap_parse_line(line, len, &more);
-		literal = more.literal;
+		if (step != IMAPP_MORE)
+			break;
+		st = conn_read_line(s->conn, &line, &len, err);
+		if (st != MP_OK)
+			return st;
+		step = imapp_line(&s->p, line, len);
 	}
+	if (step != IMAPP_DONE)
+		return mp_fail(err, MP_ERR_PROTOCOL, "%s", s->p.error);
 	return MP_OK;
 }
 
-/* "[CODE] text" of a status response, for messages. */
-static void status_text(const struct imap_line *l, char *buf, size_t size)
+/* "[CODE] text" of a status response, printable, for messages. */
+static void status_text(const struct imapp_resp *r, char *buf, size_t size)
 {
-	const char *text = l->text ? l->text : "";
-	if (l->code[0])
-		snprintf(buf, size, "[%s] %s", l->code, text);
+	char text[200];
+
+	imapp_printable(r->text, strlen(r->text), text, sizeof text);
+	if (r->code[0])
+		snprintf(buf, size, "[%s] %s", r->code, text);
 	else
-		snprintf(buf, size, "%s", *text ? text : "(no text)");
+		snprintf(buf, size, "%s", text);
 }
 
-/* Act on an untagged response seen at any time. */
+/* Act on what a response tells whenever it arrives. */
 static void untagged(struct imap_session *s)
 {
-	const struct imap_line *l = &s->parsed;
-	if (l->cond == IMAP_COND_BYE) {
-		char text[300];
-		status_text(l, text, sizeof text);
+	const struct imapp_resp *r = &s->p.r;
+	char text[300];
+
+	if (r->kind == IMAP_CONTINUATION)
+		return;
+	if (r->type == IMAPP_T_COND && r->cond == IMAP_COND_BYE &&
+	    r->kind == IMAP_UNTAGGED) {
+		status_text(r, text, sizeof text);
 		free(s->bye);
-		s->bye = mp_xstrdup(text);
+		s->bye = mp_xstrdup(text[0] ? text : "(no reason given)");
 	}
-	if (l->cond != IMAP_COND_NONE && strcasecmp(l->code, "CAPABILITY") == 0 &&
-	    l->code_args)
-		set_caps(s, l->code_args, l->code_args_len);
-	else if (l->cond == IMAP_COND_NONE && l->rest &&
-		 strncasecmp(l->rest, "CAPABILITY ", 11) == 0)
-		set_caps(s, l->rest + 11, strlen(l->rest + 11));
+	if (r->type == IMAPP_T_COND && !strcasecmp(r->code, "ALERT")) {
+		imapp_printable(r->text, strlen(r->text), text, sizeof text);
+		free(s->alert);
+		s->alert = mp_xstrdup(text);
+		conn_trace_note(s->conn, "server alert: %s", text);
+	}
+	if (r->type == IMAPP_T_COND && r->cond != IMAP_COND_NO &&
+	    r->cond != IMAP_COND_BAD && !strcasecmp(r->code, "CAPABILITY"))
+		set_caps(s, r->code_args);
+	switch (r->type) {
+	case IMAPP_T_CAPABILITY:
+		set_caps(s, r->words);
+		break;
+	case IMAPP_T_ENABLED:
+		if (mp_word_in_list(r->words, "CONDSTORE"))
+			s->condstore = true;
+		if (mp_word_in_list(r->words, "QRESYNC"))
+			s->qresync = s->condstore = true;
+		if (mp_word_in_list(r->words, "UTF8=ACCEPT"))
+			s->utf8 = true;
+		break;
+	case IMAPP_T_EXISTS:
+		s->exists = r->num;
+		break;
+	case IMAPP_T_EXPUNGE:
+		if (s->exists > 0)
+			s->exists--;
+		break;
+	default:
+		break;
+	}
 }
 
 /* A read failed: if the server said BYE first, that is the better reason. */
@@ -139,10 +247,35 @@ static enum mp_status lost(struct imap_session *s, enum mp_status st,
 	return st;
 }
 
+/* The next response, acted on; any failure leaves the session out of
+ * step. */
+static enum mp_status next_response(struct imap_session *s, body_fn body,
+				    void *ctx, struct mp_error *err)
+{
+	enum mp_status st = read_response(s, body, ctx, err);
+
+	if (st != MP_OK)
+		return fault(s, lost(s, st, err));
+	untagged(s);
+	/* Nothing after a BYE means anything; waiting for the hang-up would
+	 * only run into the timeout. */
+	if (s->p.r.kind == IMAP_UNTAGGED && s->p.r.cond == IMAP_COND_BYE &&
+	    !s->logout)
+		return fault(s, mp_fail(err, MP_ERR_TEMP,
+					"server closed the connection: %s",
+					s->bye));
+	return MP_OK;
+}
+
+static void new_tag(struct imap_session *s)
+{
+	snprintf(s->tag, sizeof s->tag, "A%04u", ++s->next_tag);
+}
+
 static enum mp_status send_command(struct imap_session *s, const char *cmd,
 				   size_t visible, struct mp_error *err)
 {
-	snprintf(s->tag, sizeof s->tag, "A%04u", ++s->next_tag);
+	new_tag(s);
 	size_t len = strlen(s->tag) + 1 + strlen(cmd) + 1;
 	char *line = mp_xmalloc(len);
 	snprintf(line, len, "%s %s", s->tag, cmd);
@@ -153,101 +286,129 @@ static enum mp_status send_command(struct imap_session *s, const char *cmd,
 	free(line);
 	if (st == MP_OK)
 		st = conn_flush(s->conn, err);
-	return st;
+	return fault(s, st);
 }
 
 /* Read until the tagged end of the command in flight. The tagged line is
- * left in s->parsed; untagged responses are acted on. A continuation
- * request is returned too (*cont) when the caller expects one. */
-static enum mp_status wait_tagged(struct imap_session *s, bool *cont,
-				  struct mp_error *err)
+ * left in s->p.r; untagged responses are acted on and passed to fn (when
+ * given). A failure of fn is returned after the tagged line, so the
+ * session stays in step. A continuation request is returned too (*cont)
+ * when the caller expects one. */
+static enum mp_status wait_tagged(struct imap_session *s, resp_fn fn,
+				  void *ctx, bool *cont, struct mp_error *err)
 {
+	enum mp_status first = MP_OK;
+	struct mp_error first_err = { 0 };
+
 	for (long n = 0; n < MAX_UNTAGGED; n++) {
-		enum mp_status st = read_response(s, err);
+		enum mp_status st = next_response(s, NULL, NULL, err);
+		const struct imapp_resp *r = &s->p.r;
+
 		if (st != MP_OK)
-			return lost(s, st, err);
-		switch (s->parsed.kind) {
-		case IMAP_UNTAGGED:
-			untagged(s);
+			return st;
+		if (r->kind == IMAP_UNTAGGED) {
+			if (fn && first == MP_OK)
+				first = fn(s, ctx, &first_err);
 			continue;
-		case IMAP_CONTINUATION:
+		}
+		if (r->kind == IMAP_CONTINUATION) {
 			if (cont) {
 				*cont = true;
 				return MP_OK;
 			}
-			return mp_fail(err, MP_ERR_PROTOCOL,
-				       "unexpected continuation request from server");
-		case IMAP_TAGGED:
-			if (strcmp(s->parsed.tag, s->tag) != 0)
-				return mp_fail(err, MP_ERR_PROTOCOL,
-					       "response for unknown tag '%s'",
-					       s->parsed.tag);
-			if (s->parsed.cond != IMAP_COND_OK &&
-			    s->parsed.cond != IMAP_COND_NO &&
-			    s->parsed.cond != IMAP_COND_BAD)
-				return mp_fail(err, MP_ERR_PROTOCOL,
-					       "malformed tagged response: '%.80s'",
-					       s->line);
-			if (s->parsed.cond == IMAP_COND_OK &&
-			    strcasecmp(s->parsed.code, "CAPABILITY") == 0 &&
-			    s->parsed.code_args)
-				set_caps(s, s->parsed.code_args,
-					 s->parsed.code_args_len);
-			return MP_OK;
-		case IMAP_BAD_LINE:
-			break;
+			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"unexpected continuation request "
+						"from server"));
 		}
-		return mp_fail(err, MP_ERR_PROTOCOL, "malformed response");
+		if (strcmp(r->tag, s->tag) != 0) {
+			char tag[40];
+
+			imapp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
+			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"response for unknown tag '%s'",
+						tag));
+		}
+		if (first != MP_OK) {
+			if (err)
+				*err = first_err;
+			return first;
+		}
+		return MP_OK;
 	}
-	return mp_fail(err, MP_ERR_PROTOCOL,
-		       "server sent too many untagged responses");
+	return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+				"server sent too many untagged responses"));
 }
 
-/* The error for a tagged NO or BAD. */
+/* The error for a tagged NO or BAD: the server's words, or that it gave
+ * none. Codes saying "try later" make it temporary. */
 static enum mp_status command_failed(struct imap_session *s, const char *what,
 				     enum mp_status no_status,
 				     struct mp_error *err)
 {
+	const struct imapp_resp *r = &s->p.r;
+	const char *word = r->cond == IMAP_COND_BAD ? "BAD" : "NO";
 	char text[300];
-	status_text(&s->parsed, text, sizeof text);
-	if (s->parsed.cond == IMAP_COND_BAD)
-		return mp_fail(err, MP_ERR_PROTOCOL, "%s: server said BAD %s",
-			       what, text);
-	if (strcasecmp(s->parsed.code, "UNAVAILABLE") == 0 ||
-	    strcasecmp(s->parsed.code, "INUSE") == 0)
+
+	status_text(r, text, sizeof text);
+	if (r->cond == IMAP_COND_BAD)
+		no_status = MP_ERR_PROTOCOL;
+	else if (!strcasecmp(r->code, "UNAVAILABLE") ||
+		 !strcasecmp(r->code, "INUSE") ||
+		 !strcasecmp(r->code, "EXPUNGEISSUED") ||
+		 !strcasecmp(r->code, "LIMIT"))
 		no_status = MP_ERR_TEMP;
-	return mp_fail(err, no_status, "%s: %s", what, text);
+	else if (!strcasecmp(r->code, "NONEXISTENT"))
+		no_status = MP_ERR_NOUSER;
+	if (!text[0])
+		return mp_fail(err, no_status,
+			       "%s: server said %s without giving a reason",
+			       what, word);
+	return mp_fail(err, no_status, "%s: server said %s %s", what, word,
+		       text);
 }
 
-/* Run a command with no arguments that must end in OK. */
+/* Run a command with nothing to quote that must end in OK. */
 static enum mp_status simple(struct imap_session *s, const char *cmd,
 			     struct mp_error *err)
 {
 	enum mp_status st = send_command(s, cmd, CONN_SHOW_ALL, err);
 	if (st == MP_OK)
-		st = wait_tagged(s, NULL, err);
-	if (st == MP_OK && s->parsed.cond != IMAP_COND_OK)
+		st = wait_tagged(s, NULL, NULL, NULL, err);
+	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
 		st = command_failed(s, cmd, MP_ERR_UNAVAILABLE, err);
 	return st;
 }
 
 static enum mp_status greeting(struct imap_session *s, struct mp_error *err)
 {
-	enum mp_status st = read_response(s, err);
+	const char *line;
+	size_t len;
+	char shown[104];
+	enum mp_status st = conn_read_line(s->conn, &line, &len, err);
+
 	if (st != MP_OK)
 		return st;
-	const struct imap_line *l = &s->parsed;
-	if (l->kind != IMAP_UNTAGGED ||
-	    (l->cond != IMAP_COND_OK && l->cond != IMAP_COND_PREAUTH &&
-	     l->cond != IMAP_COND_BYE))
+	imapp_printable(line, len, shown, sizeof shown);
+	s->greeting = mp_xmalloc(len + 1);
+	memcpy(s->greeting, line, len);
+	s->greeting[len] = '\0';
+	imapp_begin(&s->p);
+	const struct imapp_resp *r = &s->p.r;
+	if (imapp_line(&s->p, line, len) != IMAPP_DONE ||
+	    r->kind != IMAP_UNTAGGED || r->type != IMAPP_T_COND ||
+	    (r->cond != IMAP_COND_OK && r->cond != IMAP_COND_PREAUTH &&
+	     r->cond != IMAP_COND_BYE))
 		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "server did not greet as an IMAP server: '%.80s'",
-			       s->line);
-	s->greeting = mp_xstrdup(s->line);
-	if (l->cond == IMAP_COND_BYE)
+			       "server did not greet as an IMAP server: '%s'",
+			       shown);
+	if (r->cond == IMAP_COND_BYE) {
+		char text[300];
+
+		status_text(r, text, sizeof text);
 		return mp_fail(err, MP_ERR_TEMP, "server refused the connection: %s",
-			       l->text ? l->text : "");
-	if (l->cond == IMAP_COND_PREAUTH) {
+			       text);
+	}
+	if (r->cond == IMAP_COND_PREAUTH) {
 		if (s->srv->tls == TLS_MODE_STARTTLS)
 			return mp_fail(err, MP_ERR_PROTOCOL,
 				       "server greeted with PREAUTH before TLS, "
@@ -269,10 +430,10 @@ static enum mp_status starttls(struct imap_session *s, struct mp_error *err)
 		return session_no_starttls(s->srv, "STARTTLS", err);
 	st = send_command(s, "STARTTLS", CONN_SHOW_ALL, err);
 	if (st == MP_OK)
-		st = wait_tagged(s, NULL, err);
+		st = wait_tagged(s, NULL, NULL, NULL, err);
 	if (st != MP_OK)
 		return st;
-	if (s->parsed.cond != IMAP_COND_OK) {
+	if (s->p.r.cond != IMAP_COND_OK) {
 		command_failed(s, "server refused STARTTLS", MP_ERR_UNAVAILABLE, err);
 		err->status = MP_ERR_UNAVAILABLE;
 		return err->status;
@@ -290,6 +451,7 @@ enum mp_status imap_open(struct imap_session **out,
 {
 	struct imap_session *s = mp_xcalloc(1, sizeof *s);
 	s->srv = srv;
+	imapp_begin(&s->p);
 	enum mp_status st = session_connect(srv, &s->conn, err);
 	if (st == MP_OK)
 		st = greeting(s, err);
@@ -312,7 +474,7 @@ static enum mp_status wire_start(void *ctx, const char *mech, const char *ir,
 {
 	struct imap_session *s = ctx;
 	char verb[48];
-	snprintf(s->tag, sizeof s->tag, "A%04u", ++s->next_tag);
+	new_tag(s);
 	snprintf(verb, sizeof verb, "%s AUTHENTICATE", s->tag);
 	return auth_send_command(s->conn, verb, mech, ir, err);
 }
@@ -322,17 +484,14 @@ static enum mp_status wire_next(void *ctx, bool *done, const char **challenge,
 {
 	struct imap_session *s = ctx;
 	bool cont = false;
-	enum mp_status st = wait_tagged(s, &cont, err);
+	enum mp_status st = wait_tagged(s, NULL, NULL, &cont, err);
 	if (st != MP_OK)
 		return st;
 	if (cont) {
-		const char *text = s->line + 1;
-		while (*text == ' ')
-			text++;
-		*challenge = text;
+		*challenge = s->p.r.text;
 		return MP_OK;
 	}
-	if (s->parsed.cond == IMAP_COND_OK) {
+	if (s->p.r.cond == IMAP_COND_OK) {
 		*done = true;
 		return MP_OK;
 	}
@@ -396,8 +555,8 @@ static enum mp_status login_command(struct imap_session *s,
 	st = send_command(s, cmd, visible, err);
 	mp_wipe(cmd, sizeof cmd);
 	if (st == MP_OK)
-		st = wait_tagged(s, NULL, err);
-	if (st == MP_OK && s->parsed.cond != IMAP_COND_OK)
+		st = wait_tagged(s, NULL, NULL, NULL, err);
+	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
 		st = command_failed(s, "authentication failed", MP_ERR_AUTH, err);
 	if (st == MP_OK)
 		mp_strlcpy(s->info.auth_used, "LOGIN command", sizeof s->info.auth_used);
@@ -431,7 +590,9 @@ enum mp_status imap_auth(struct imap_session *s, const struct mp_auth *auth,
 	}
 	if (!auth->user || !*auth->user)
 		return mp_fail(err, MP_ERR_USAGE, "no user name given");
-	enum mp_status st;
+	enum mp_status st = check_step(s, err);
+	if (st != MP_OK)
+		return st;
 	if (auth_wants(auth, "LOGIN-CMD")) {
 		st = login_command(s, auth, err);
 	} else {
@@ -454,8 +615,8 @@ enum mp_status imap_auth(struct imap_session *s, const struct mp_auth *auth,
 	if (st != MP_OK)
 		return st;
 	/* Servers may offer more once we are in; ask unless the OK said. */
-	if (!(s->parsed.cond == IMAP_COND_OK &&
-	      strcasecmp(s->parsed.code, "CAPABILITY") == 0))
+	if (!(s->p.r.cond == IMAP_COND_OK &&
+	      strcasecmp(s->p.r.code, "CAPABILITY") == 0))
 		st = simple(s, "CAPABILITY", err);
 	return st;
 }
@@ -470,11 +631,851 @@ struct conn *imap_conn(struct imap_session *s)
 	return s->conn;
 }
 
+const char *imap_alert(const struct imap_session *s)
+{
+	return s->alert;
+}
+
+/* --- the mailbox store --- */
+
+bool imap_has_cap(const struct imap_session *s, const char *name)
+{
+	return strlist_has(&s->caps, name);
+}
+
+bool imap_utf8(const struct imap_session *s)
+{
+	return s->utf8;
+}
+
+/* Strings go out as quoted strings when they are plain printable ASCII,
+ * else as literals: 8-bit names, and names holding CR or LF as the server
+ * listed them (a literal carries any byte safely). */
+static bool plain_ascii(const char *arg)
+{
+	for (const unsigned char *p = (const unsigned char *)arg; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Send "tag verb arg... tail", each arg a string, and wait for the tagged
+ * end (untagged responses to fn). A synchronizing literal waits for the
+ * server's go-ahead; if the command ends instead, s->p.r has the end.
+ * Unless breaks_ok (names the server gave), an argument holding CR or LF
+ * is the user's mistake and nothing is sent. */
+static enum mp_status command_args(struct imap_session *s, const char *verb,
+				   const char *const *args, size_t nargs,
+				   bool breaks_ok, const char *tail, resp_fn fn,
+				   void *ctx, struct mp_error *err)
+{
+	struct sbuf line = { 0 };
+	enum mp_status st = check_step(s, err);
+	bool plus = imap_has_cap(s, "LITERAL+");
+	bool minus = imap_has_cap(s, "LITERAL-");
+
+	if (st != MP_OK)
+		return st;
+	for (size_t i = 0; !breaks_ok && i < nargs; i++)
+		if (strpbrk(args[i], "\r\n"))
+			return mp_fail(err, MP_ERR_USAGE,
+				       "folder name or pattern holds a line break");
+	new_tag(s);
+	sbuf_adds(&line, s->tag);
+	sbuf_addc(&line, ' ');
+	sbuf_adds(&line, verb);
+	for (size_t i = 0; i < nargs; i++) {
+		const char *a = args[i];
+		size_t n = strlen(a);
+		char head[40];
+		bool cont = false;
+
+		sbuf_addc(&line, ' ');
+		if (plain_ascii(a)) {
+			sbuf_addc(&line, '"');
+			for (; *a; a++) {
+				if (*a == '"' || *a == '\\')
+					sbuf_addc(&line, '\\');
+				sbuf_addc(&line, *a);
+			}
+			sbuf_addc(&line, '"');
+			continue;
+		}
+		bool sync = !plus && !(minus && n <= LITERAL_MINUS_MAX);
+		snprintf(head, sizeof head, "{%zu%s}", n, sync ? "" : "+");
+		sbuf_adds(&line, head);
+		st = conn_send_line(s->conn, line.p, CONN_SHOW_ALL, err);
+		sbuf_free(&line);
+		if (st == MP_OK && sync) {
+			st = conn_flush(s->conn, err);
+			if (st == MP_OK)
+				st = wait_tagged(s, fn, ctx, &cont, err);
+			if (st == MP_OK && !cont)
+				return MP_OK;   /* refused: the tagged end */
+		}
+		if (st != MP_OK)
+			return fault(s, st);
+		if (strpbrk(a, "\r\n")) {
+			/* Not a line: written as it is, noted in the trace. */
+			st = conn_write(s->conn, a, n, err);
+			if (st != MP_OK)
+				return fault(s, st);
+			conn_trace_note(s->conn, "%zu bytes of literal data", n);
+		} else {
+			sbuf_add(&line, a, n);
+		}
+	}
+	if (tail)
+		sbuf_adds(&line, tail);
+	st = conn_send_line(s->conn, line.p ? line.p : "", CONN_SHOW_ALL, err);
+	sbuf_free(&line);
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	if (st != MP_OK)
+		return fault(s, st);
+	return wait_tagged(s, fn, ctx, NULL, err);
+}
+
+enum mp_status imap_enable(struct imap_session *s, struct mp_error *err)
+{
+	static const char *const wanted[] = { "CONDSTORE", "QRESYNC",
+					      "UTF8=ACCEPT" };
+	char cmd[64] = "ENABLE";
+	enum mp_status st = check_step(s, err);
+
+	if (st != MP_OK)
+		return st;
+	if (imap_has_cap(s, "ENABLE")) {
+		for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++)
+			if (imap_has_cap(s, wanted[i])) {
+				strcat(cmd, " ");
+				strcat(cmd, wanted[i]);
+			}
+		if (strcmp(cmd, "ENABLE") != 0) {
+			st = send_command(s, cmd, CONN_SHOW_ALL, err);
+			if (st == MP_OK)
+				st = wait_tagged(s, NULL, NULL, NULL, err);
+			/* A refusal only means going without. */
+			if (st != MP_OK)
+				return st;
+		}
+	}
+	if (imap_has_cap(s, "ID")) {
+		st = send_command(s, "ID (\"name\" \"mailpipe\")", CONN_SHOW_ALL,
+				  err);
+		if (st == MP_OK)
+			st = wait_tagged(s, NULL, NULL, NULL, err);
+	}
+	return st;
+}
+
+/* --- LIST --- */
+
+struct folders {
+	struct imap_folder *v;
+	size_t n, cap;
+};
+
+static enum mp_status list_resp(struct imap_session *s, void *ctx,
+				struct mp_error *err)
+{
+	struct folders *f = ctx;
+	const struct imapp_resp *r = &s->p.r;
+
+	if (r->type != IMAPP_T_LIST)
+		return MP_OK;
+	if (f->n >= MAX_FOLDERS)
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "server lists more than %d folders", MAX_FOLDERS);
+	if (f->n == f->cap) {
+		f->cap = f->cap ? 2 * f->cap : 64;
+		f->v = mp_xrealloc(f->v, f->cap * sizeof *f->v);
+	}
+	f->v[f->n].name = mp_xstrdup(r->mailbox ? r->mailbox : "");
+	f->v[f->n].delim = r->list.delim;
+	f->v[f->n].noselect =
+		(r->list.attrs & (IMAPP_L_NOSELECT | IMAPP_L_NONEXISTENT)) != 0;
+	f->n++;
+	return MP_OK;
+}
+
+enum mp_status imap_list(struct imap_session *s, const char *pattern,
+			 struct imap_folder **out, size_t *n,
+			 struct mp_error *err)
+{
+	struct folders f = { 0 };
+	const char *args[] = { "", pattern };
+	enum mp_status st;
+
+	*out = NULL;
+	*n = 0;
+	st = command_args(s, "LIST", args, 2, false, NULL, list_resp, &f, err);
+	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
+		st = command_failed(s, "LIST failed", MP_ERR_UNAVAILABLE, err);
+	if (st != MP_OK) {
+		imap_folders_free(f.v, f.n);
+		return st;
+	}
+	*out = f.v;
+	*n = f.n;
+	return MP_OK;
+}
+
+void imap_folders_free(struct imap_folder *f, size_t n)
+{
+	for (size_t i = 0; f && i < n; i++)
+		free(f[i].name);
+	free(f);
+}
+
+/* --- STATUS and EXAMINE --- */
+
+/* What "folder 'NAME'" looks like in a message. */
+static void folder_what(const char *verb, const char *folder, char *buf,
+			size_t size)
+{
+	char name[120];
+
+	imapp_printable(folder, strlen(folder), name, sizeof name);
+	snprintf(buf, size, "%s '%s' failed", verb, name);
+}
+
+struct status_want {
+	const char *folder;
+	struct imapp_status got;
+	bool have, exact;
+};
+
+static enum mp_status status_resp(struct imap_session *s, void *ctx,
+				  struct mp_error *err)
+{
+	struct status_want *w = ctx;
+	const struct imapp_resp *r = &s->p.r;
+	bool exact;
+
+	(void)err;
+	if (r->type != IMAPP_T_STATUS)
+		return MP_OK;
+	exact = r->mailbox && !strcmp(r->mailbox, w->folder);
+	/* The server may spell the name its own way (INBOX in another
+	 * case): an exact match wins, else the last answer. */
+	if (exact || !w->exact) {
+		w->got = r->status;
+		w->have = true;
+		w->exact = exact;
+	}
+	return MP_OK;
+}
+
+enum mp_status imap_status(struct imap_session *s, const char *folder,
+			   struct imap_mailbox *out, struct mp_error *err)
+{
+	struct status_want w = { .folder = folder };
+	const char *tail = s->condstore || imap_has_cap(s, "CONDSTORE")
+		? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+		: " (MESSAGES UIDNEXT UIDVALIDITY)";
+	char what[200];
+	enum mp_status st;
+
+	memset(out, 0, sizeof *out);
+	folder_what("STATUS", folder, what, sizeof what);
+	st = command_args(s, "STATUS", &folder, 1, true, tail, status_resp, &w,
+			  err);
+	if (st != MP_OK)
+		return st;
+	if (s->p.r.cond != IMAP_COND_OK)
+		return command_failed(s, what, MP_ERR_UNAVAILABLE, err);
+	if (!w.have || !(w.got.have & IMAPP_S_UIDVALIDITY))
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "%s: server sent no UIDVALIDITY", what);
+	out->uidvalidity = w.got.uidvalidity;
+	out->uidnext = w.got.uidnext;
+	out->messages = w.got.messages;
+	out->highestmodseq = w.got.highestmodseq;
+	return MP_OK;
+}
+
+struct examine_want {
+	struct imap_mailbox mb;
+	bool uidvalidity;
+};
+
+static enum mp_status examine_resp(struct imap_session *s, void *ctx,
+				   struct mp_error *err)
+{
+	struct examine_want *w = ctx;
+	const struct imapp_resp *r = &s->p.r;
+
+	(void)err;
+	if (r->type == IMAPP_T_EXISTS)
+		w->mb.messages = r->num;
+	if (r->type != IMAPP_T_COND || r->cond != IMAP_COND_OK)
+		return MP_OK;
+	if (!strcasecmp(r->code, "UIDVALIDITY")) {
+		w->mb.uidvalidity = (uint32_t)r->code_num;
+		w->uidvalidity = true;
+	} else if (!strcasecmp(r->code, "UIDNEXT")) {
+		w->mb.uidnext = (uint32_t)r->code_num;
+	} else if (!strcasecmp(r->code, "HIGHESTMODSEQ")) {
+		w->mb.highestmodseq = r->code_num;
+	} else if (!strcasecmp(r->code, "NOMODSEQ")) {
+		w->mb.highestmodseq = 0;
+	}
+	return MP_OK;
+}
+
+enum mp_status imap_examine(struct imap_session *s, const char *folder,
+			    struct imap_mailbox *out, struct mp_error *err)
+{
+	struct examine_want w = { { 0 }, false };
+	bool condstore = s->condstore || imap_has_cap(s, "CONDSTORE");
+	char what[200];
+	enum mp_status st;
+
+	memset(out, 0, sizeof *out);
+	folder_what("EXAMINE", folder, what, sizeof what);
+	s->exists = 0;
+	st = command_args(s, "EXAMINE", &folder, 1, true,
+			  condstore ? " (CONDSTORE)" : NULL, examine_resp, &w,
+			  err);
+	if (st != MP_OK)
+		return st;
+	if (s->p.r.cond != IMAP_COND_OK)
+		return command_failed(s, what, MP_ERR_UNAVAILABLE, err);
+	if (!w.uidvalidity)
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "%s: server sent no UIDVALIDITY", what);
+	if (condstore)
+		s->condstore = true;
+	/* A mailbox without MODSEQs refuses FETCH MODSEQ and CHANGEDSINCE. */
+	s->nomodseq = !condstore || w.mb.highestmodseq == 0;
+	s->exists = w.mb.messages;
+	*out = w.mb;
+	return MP_OK;
+}
+
+/* --- FETCH of metadata --- */
+
+struct info_entry {
+	struct imap_msginfo m;
+	unsigned have;
+	size_t order;
+};
+
+struct infos {
+	struct info_entry *v;
+	size_t n, cap;
+	uint32_t lo, hi;
+};
+
+static void copy_info(struct imap_msginfo *m, const struct imapp_fetch *f)
+{
+	if (f->have & IMAPP_F_UID)
+		m->uid = f->uid;
+	if (f->have & IMAPP_F_FLAGS)
+		memcpy(m->flags, f->flags, sizeof m->flags);
+	if (f->have & IMAPP_F_DATE)
+		m->internaldate = f->internaldate;
+	if (f->have & IMAPP_F_SIZE)
+		m->size = f->size;
+	if (f->have & IMAPP_F_MODSEQ)
+		m->modseq = f->modseq;
+}
+
+static enum mp_status info_resp(struct imap_session *s, void *ctx,
+				struct mp_error *err)
+{
+	struct infos *in = ctx;
+	const struct imapp_fetch *f = &s->p.r.fetch;
+	struct info_entry *e;
+
+	/* "n:*" answers with the last message even below n; others' FETCH
+	 * (flag changes) may come too. */
+	if (s->p.r.type != IMAPP_T_FETCH || !(f->have & IMAPP_F_UID) ||
+	    f->uid < in->lo || f->uid > in->hi)
+		return MP_OK;
+	if (in->n >= MAX_INFO)
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "server answers FETCH for more than %d messages",
+			       MAX_INFO);
+	if (in->n == in->cap) {
+		in->cap = in->cap ? 2 * in->cap : 256;
+		in->v = mp_xrealloc(in->v, in->cap * sizeof *in->v);
+	}
+	e = &in->v[in->n];
+	memset(e, 0, sizeof *e);
+	copy_info(&e->m, f);
+	e->have = f->have;
+	e->order = in->n++;
+	return MP_OK;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct info_entry *x = a, *y = b;
+
+	if (x->m.uid != y->m.uid)
+		return x->m.uid < y->m.uid ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
+			       uint32_t last, uint64_t changedsince,
+			       struct imap_msginfo **out, size_t *n,
+			       struct mp_error *err)
+{
+	struct infos in = { 0 };
+	char cmd[200], range[40];
+	enum mp_status st = check_step(s, err);
+
+	*out = NULL;
+	*n = 0;
+	if (st != MP_OK)
+		return st;
+	bool modseq = s->condstore && !s->nomodseq;
+	if (changedsince && !modseq)
+		return mp_fail(err, MP_ERR_USAGE,
+			       "asking for changes since a MODSEQ needs CONDSTORE, "
+			       "which the server does not offer for this folder");
+	if (first == 0)
+		first = 1;
+	in.lo = last && last < first ? last : first;
+	in.hi = last == 0 ? UINT32_MAX : last < first ? first : last;
+	if (last)
+		snprintf(range, sizeof range, "%u:%u", (unsigned)first,
+			 (unsigned)last);
+	else
+		snprintf(range, sizeof range, "%u:*", (unsigned)first);
+	if (changedsince)
+		snprintf(cmd, sizeof cmd, "UID FETCH %s (UID FLAGS INTERNALDATE "
+			 "RFC822.SIZE MODSEQ) (CHANGEDSINCE %llu)", range,
+			 (unsigned long long)changedsince);
+	else
+		snprintf(cmd, sizeof cmd, "UID FETCH %s (UID FLAGS INTERNALDATE "
+			 "RFC822.SIZE%s)", range, modseq ? " MODSEQ" : "");
+	st = send_command(s, cmd, CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = wait_tagged(s, info_resp, &in, NULL, err);
+	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
+		st = command_failed(s, "UID FETCH failed", MP_ERR_TEMP, err);
+	if (st != MP_OK) {
+		free(in.v);
+		return st;
+	}
+	/* Sorted by UID, each once: later answers add to earlier ones. Only
+	 * messages with their FLAGS are answers to this command. */
+	if (in.n > 1)
+		qsort(in.v, in.n, sizeof *in.v, cmp_entry);
+	size_t k = 0;
+	struct imap_msginfo *res = mp_xmalloc((in.n ? in.n : 1) * sizeof *res);
+	for (size_t i = 0; i < in.n; i++) {
+		struct info_entry *e = &in.v[i];
+		size_t j = i;
+
+		while (j + 1 < in.n && in.v[j + 1].m.uid == e->m.uid) {
+			struct info_entry *x = &in.v[++j];
+			struct imapp_fetch f = { .have = x->have };
+
+			f.uid = x->m.uid;
+			memcpy(f.flags, x->m.flags, sizeof f.flags);
+			f.internaldate = x->m.internaldate;
+			f.size = x->m.size;
+			f.modseq = x->m.modseq;
+			copy_info(&e->m, &f);
+			e->have |= x->have;
+		}
+		if (e->have & IMAPP_F_FLAGS)
+			res[k++] = e->m;
+		i = j;
+	}
+	free(in.v);
+	*out = res;
+	*n = k;
+	return MP_OK;
+}
+
+/* --- FETCH of bodies --- */
+
+struct uid_index {
+	uint32_t uid;
+	size_t index;
+};
+
+static int cmp_uid_index(const void *a, const void *b)
+{
+	const struct uid_index *x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct bodies {
+	const struct imap_sink *sink;
+	struct uid_index *map;      /* the wanted UIDs, sorted */
+	size_t n;
+	bool *seen;                 /* by index: begun (or refused) once */
+	/* The first sink failure or unusable answer: it stops the run. */
+	enum mp_status first;
+	struct mp_error first_err;
+	/* The message whose data arrived and awaits its end call. */
+	bool active;
+	size_t index;
+	struct imap_msginfo info;
+};
+
+static void stop(struct bodies *b, enum mp_status st, const struct mp_error *e)
+{
+	if (b->first == MP_OK && st != MP_OK) {
+		b->first = st;
+		b->first_err = *e;
+	}
+}
+
+/* The index of a wanted UID not yet delivered, or -1. */
+static long wanted(struct bodies *b, uint32_t uid)
+{
+	struct uid_index key = { uid, 0 };
+	size_t lo = 0, hi = b->n;
+
+	/* The first entry for uid (a UID asked twice is delivered once). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_uid_index(&b->map[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == b->n || b->map[lo].uid != uid || b->seen[b->map[lo].index])
+		return -1;
+	return (long)b->map[lo].index;
+}
+
+/* CRLF -> LF in buf[start..end) in place, holding back a CR that ends
+ * the piece (*cr): its LF may start the next one. Returns the new end. */
+static size_t unfold(char *buf, size_t start, size_t end, bool *cr)
+{
+	size_t r = start, w = start;
+
+	while (r < end) {
+		char *c = memchr(buf + r, '\r', end - r);
+		size_t seg = c ? (size_t)(c - (buf + r)) : end - r;
+
+		if (w != r)
+			memmove(buf + w, buf + r, seg);
+		w += seg;
+		r += seg;
+		if (!c)
+			break;
+		if (r + 1 == end) {
+			*cr = true;
+			break;
+		}
+		if (buf[r + 1] != '\n')
+			buf[w++] = '\r';
+		r++;
+	}
+	return w;
+}
+
+static void sink_data(struct bodies *b, const char *p, size_t len)
+{
+	struct mp_error e;
+
+	if (b->first == MP_OK && b->active && len > 0) {
+		enum mp_status st = b->sink->data(b->sink->ctx, b->index, p,
+						  len, &e);
+		if (st != MP_OK) {
+			stop(b, st, &e);
+			b->active = false;
+		}
+	}
+}
+
+/* Begin delivering the message of the FETCH being read, if wanted. */
+static void begin_message(struct imap_session *s, struct bodies *b)
+{
+	const struct imapp_fetch *f = &s->p.r.fetch;
+	struct mp_error e;
+	long index;
+
+	b->active = false;
+	if (b->first != MP_OK)
+		return;
+	if (!(f->have & IMAPP_F_UID)) {
+		mp_fail(&e, MP_ERR_PROTOCOL,
+			"server sent message data before the message's UID, "
+			"so it cannot be told which message it is");
+		stop(b, MP_ERR_PROTOCOL, &e);
+		return;
+	}
+	index = wanted(b, f->uid);
+	if (index < 0)
+		return;          /* not asked for, or already delivered */
+	b->index = (size_t)index;
+	b->seen[index] = true;
+	memset(&b->info, 0, sizeof b->info);
+	copy_info(&b->info, f);
+	if (!(f->have & IMAPP_F_SIZE))
+		b->info.size = f->body ? f->body_len : f->body_size;
+	if (b->sink->begin) {
+		enum mp_status st = b->sink->begin(b->sink->ctx, b->index,
+						   &b->info, &e);
+		if (st != MP_OK) {
+			stop(b, st, &e);
+			return;
+		}
+	}
+	b->active = true;
+}
+
+/* A BODY[] literal: streamed to the sink with CRLF made LF, or dropped.
+ * Only the connection's failures are returned; the sink's stop the run. */
+static enum mp_status body_literal(struct imap_session *s, void *ctx,
+				   struct mp_error *err)
+{
+	struct bodies *b = ctx;
+	uint64_t n = s->p.literal, left = n;
+	char *buf = chunk_buf(s);
+	enum mp_status st = MP_OK;
+	bool cr = false;
+
+	begin_message(s, b);
+	if (!b->active)
+		return drain(s, n, "message data", err);
+	conn_trace_pause(s->conn, true);
+	while (left > 0) {
+		/* One byte kept free in front for a CR held back. */
+		size_t k = left > DATA_CHUNK - 1 ? DATA_CHUNK - 1 : (size_t)left;
+		size_t start = 1, end;
+
+		st = conn_read_exact(s->conn, buf + 1, k, err);
+		if (st != MP_OK)
+			break;
+		left -= k;
+		if (!b->active)
+			continue;
+		if (cr && buf[1] != '\n') {
+			buf[0] = '\r';
+			start = 0;
+		}
+		cr = false;
+		end = unfold(buf, start, k + 1, &cr);
+		sink_data(b, buf + start, end - start);
+	}
+	conn_trace_pause(s->conn, false);
+	if (st != MP_OK) {
+		b->active = false;   /* cut off: never ended */
+		return st;
+	}
+	if (cr)
+		sink_data(b, "\r", 1);
+	conn_trace_note(s->conn, "%llu bytes of message data",
+			(unsigned long long)n);
+	return MP_OK;
+}
+
+/* A FETCH response is complete: end the message it carried, or deliver
+ * one that came as a quoted string. */
+static void fetch_done(struct imap_session *s, struct bodies *b)
+{
+	const struct imapp_fetch *f = &s->p.r.fetch;
+	struct mp_error e;
+
+	if (s->p.r.type != IMAPP_T_FETCH)
+		return;
+	if (f->body) {
+		begin_message(s, b);
+		if (b->active) {
+			char *copy = mp_xmalloc(f->body_len ? f->body_len : 1);
+			bool cr = false;
+			size_t end;
+
+			memcpy(copy, f->body, f->body_len);
+			end = unfold(copy, 0, f->body_len, &cr);
+			sink_data(b, copy, end);
+			if (cr)
+				sink_data(b, "\r", 1);
+			free(copy);
+		}
+	}
+	if (!b->active)
+		return;
+	/* What came after the data completes what begin was shown. */
+	copy_info(&b->info, f);
+	b->active = false;
+	if (b->first == MP_OK && b->sink->end) {
+		enum mp_status st = b->sink->end(b->sink->ctx, b->index, &e);
+
+		stop(b, st, &e);
+	}
+}
+
+/* Queue one UID FETCH for uids[from..to) and return its tag number. */
+static enum mp_status queue_fetch(struct imap_session *s, const uint32_t *uids,
+				  size_t from, size_t to, unsigned *tag,
+				  struct mp_error *err)
+{
+	uint32_t set[UIDS_PER_FETCH];
+	size_t k = to - from, i = 0;
+	struct sbuf line = { 0 };
+	char num[32];
+	enum mp_status st;
+
+	memcpy(set, uids + from, k * sizeof *set);
+	qsort(set, k, sizeof *set, cmp_u32);
+	new_tag(s);
+	*tag = s->next_tag;
+	sbuf_adds(&line, s->tag);
+	sbuf_adds(&line, " UID FETCH ");
+	while (i < k) {
+		size_t j = i;
+
+		/* Runs of consecutive UIDs as ranges. */
+		while (j + 1 < k && set[j + 1] <= set[j] + 1)
+			j++;
+		if (i > 0)
+			sbuf_addc(&line, ',');
+		if (set[j] == set[i])
+			snprintf(num, sizeof num, "%u", (unsigned)set[i]);
+		else
+			snprintf(num, sizeof num, "%u:%u", (unsigned)set[i],
+				 (unsigned)set[j]);
+		sbuf_adds(&line, num);
+		i = j + 1;
+	}
+	sbuf_adds(&line, " (UID FLAGS INTERNALDATE BODY.PEEK[])");
+	st = conn_send_line(s->conn, line.p, CONN_SHOW_ALL, err);
+	sbuf_free(&line);
+	return st;
+}
+
+enum mp_status imap_fetch_bodies(struct imap_session *s, const uint32_t *uids,
+				 size_t n, size_t window,
+				 const struct imap_sink *sink, struct mp_error *err)
+{
+	struct bodies b = { .sink = sink, .n = n };
+	enum mp_status st = check_step(s, err);
+	unsigned inflight[MAX_FETCH_WINDOW];
+	size_t ninflight = 0, sent = 0, per;
+
+	if (st != MP_OK)
+		return st;
+	for (size_t i = 0; i < n; i++)
+		if (uids[i] == 0)
+			return mp_fail(err, MP_ERR_USAGE, "UID 0 asked for");
+	if (n == 0)
+		return MP_OK;
+	if (window < 1)
+		window = 1;
+	if (window > MAX_FETCH_WINDOW)
+		window = MAX_FETCH_WINDOW;
+	/* Spread the UIDs over the window, so a few messages are pipelined
+	 * too; many go UIDS_PER_FETCH to a command. */
+	per = (n + window - 1) / window;
+	if (per > UIDS_PER_FETCH)
+		per = UIDS_PER_FETCH;
+	b.map = mp_xmalloc(n * sizeof *b.map);
+	b.seen = mp_xcalloc(n, sizeof *b.seen);
+	for (size_t i = 0; i < n; i++) {
+		b.map[i].uid = uids[i];
+		b.map[i].index = i;
+	}
+	qsort(b.map, n, sizeof *b.map, cmp_uid_index);
+
+	for (;;) {
+		/* Refill in one write once at most half the window is busy;
+		 * after a failure only what was sent is read. */
+		if (b.first == MP_OK && sent < n && ninflight <= window / 2) {
+			while (st == MP_OK && sent < n && ninflight < window) {
+				size_t to = sent + per < n ? sent + per : n;
+
+				st = queue_fetch(s, uids, sent, to,
+						 &inflight[ninflight], err);
+				ninflight++;
+				sent = to;
+			}
+			if (st == MP_OK)
+				st = conn_flush(s->conn, err);
+			if (st != MP_OK) {
+				fault(s, st);
+				break;
+			}
+		}
+		if (ninflight == 0)
+			break;
+		st = next_response(s, body_literal, &b, err);
+		if (st != MP_OK)
+			break;
+		const struct imapp_resp *r = &s->p.r;
+		if (r->kind == IMAP_UNTAGGED) {
+			fetch_done(s, &b);
+			continue;
+		}
+		if (r->kind == IMAP_CONTINUATION) {
+			st = fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+					      "unexpected continuation request "
+					      "from server"));
+			break;
+		}
+		size_t k;
+		for (k = 0; k < ninflight; k++) {
+			char tag[16];
+
+			snprintf(tag, sizeof tag, "A%04u", inflight[k]);
+			if (!strcmp(tag, r->tag))
+				break;
+		}
+		if (k == ninflight) {
+			char tag[40];
+
+			imapp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
+			st = fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+					      "response for unknown tag '%s'", tag));
+			break;
+		}
+		inflight[k] = inflight[--ninflight];
+		/* A message expunged meanwhile is simply not delivered. */
+		if (r->cond != IMAP_COND_OK &&
+		    strcasecmp(r->code, "EXPUNGEISSUED") != 0) {
+			struct mp_error e;
+
+			stop(&b, command_failed(s, "UID FETCH failed",
+						MP_ERR_TEMP, &e), &e);
+		}
+	}
+	free(b.map);
+	free(b.seen);
+	if (b.first != MP_OK) {
+		/* The first failure is the news, even if draining failed. */
+		if (err)
+			*err = b.first_err;
+		return b.first;
+	}
+	return st;
+}
+
 enum mp_status imap_logout(struct imap_session *s, struct mp_error *err)
 {
-	enum mp_status st = send_command(s, "LOGOUT", CONN_SHOW_ALL, err);
+	enum mp_status st = check_step(s, err);
+
+	if (st != MP_OK)
+		return st;
+	s->logout = true;
+	st = send_command(s, "LOGOUT", CONN_SHOW_ALL, err);
 	if (st == MP_OK)
-		st = wait_tagged(s, NULL, err);
+		st = wait_tagged(s, NULL, NULL, NULL, err);
+	/* A server that says BYE and hangs up without the OK is done too. */
+	if (st == MP_ERR_TEMP && s->bye)
+		st = MP_OK;
 	return st;
 }
 
@@ -483,9 +1484,11 @@ void imap_close(struct imap_session *s)
 	if (!s)
 		return;
 	conn_close(s->conn);
-	free(s->line);
+	imapp_free(&s->p);
 	free(s->greeting);
 	free(s->bye);
+	free(s->alert);
+	free(s->buf);
 	strlist_clear(&s->caps);
 	free(s);
 }

@@ -2,6 +2,9 @@
 #ifndef MAILPIPE_IMAP_H
 #define MAILPIPE_IMAP_H
 
+#include <stdint.h>
+#include <time.h>
+
 #include "session.h"
 
 struct imap_session;
@@ -21,6 +24,104 @@ enum mp_status imap_auth(struct imap_session *s, const struct mp_auth *auth,
 const struct session_info *imap_info(const struct imap_session *s);
 
 struct conn *imap_conn(struct imap_session *s);
+
+/* The text of the last [ALERT] the server sent (printable; for the user's
+ * eyes), or NULL. Valid until the next call on s. */
+const char *imap_alert(const struct imap_session *s);
+
+/* --- the mailbox store (after login) --- */
+
+/* True if the server offers capability name (case-insensitive). */
+bool imap_has_cap(const struct imap_session *s, const char *name);
+
+/* ENABLE what the server offers of CONDSTORE, QRESYNC and UTF8=ACCEPT, and
+ * send ID; both only when advertised. */
+enum mp_status imap_enable(struct imap_session *s, struct mp_error *err);
+/* True once UTF8=ACCEPT is enabled: folder names are then UTF-8. */
+bool imap_utf8(const struct imap_session *s);
+
+/* One folder from LIST. */
+struct imap_folder {
+	char *name;            /* as the server names it (modified UTF-7, or
+				  UTF-8 under UTF8=ACCEPT); owned */
+	char delim;            /* hierarchy delimiter, 0 for none (NIL) */
+	bool noselect;         /* \Noselect or \NonExistent */
+};
+/* LIST "" pattern (IMAP wildcards * and %). At most 100000 folders; names
+ * with NUL are refused (MP_ERR_PROTOCOL), other odd names are returned as
+ * they are: mapping them to local names safely is the caller's job. A
+ * pattern holding CR or LF is MP_ERR_USAGE.
+ * The caller frees with imap_folders_free. */
+enum mp_status imap_list(struct imap_session *s, const char *pattern,
+			 struct imap_folder **out, size_t *n,
+			 struct mp_error *err);
+void imap_folders_free(struct imap_folder *f, size_t n);
+
+/* What STATUS or EXAMINE tells about a folder. */
+struct imap_mailbox {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;       /* EXISTS */
+	uint64_t highestmodseq;  /* 0 when the server has no CONDSTORE */
+};
+/* Folder names for STATUS and EXAMINE are names LIST returned: 8-bit
+ * ones, and those holding CR or LF, go as literals.
+ *
+ * STATUS folder (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]). A NO is
+ * MP_ERR_NOUSER for [NONEXISTENT], MP_ERR_TEMP for [UNAVAILABLE], [INUSE]
+ * or [LIMIT], else MP_ERR_UNAVAILABLE, with the server's text (a BAD is
+ * MP_ERR_PROTOCOL); uidnext is 0 when the server did not say. No
+ * UIDVALIDITY in the answer is MP_ERR_PROTOCOL. */
+enum mp_status imap_status(struct imap_session *s, const char *folder,
+			   struct imap_mailbox *out, struct mp_error *err);
+/* EXAMINE folder (read-only: fetching never marks mail read), with
+ * (CONDSTORE) when enabled. */
+enum mp_status imap_examine(struct imap_session *s, const char *folder,
+			    struct imap_mailbox *out, struct mp_error *err);
+
+/* One message's metadata. */
+struct imap_msginfo {
+	uint32_t uid;
+	char flags[256];         /* the FLAGS list's inside: "\\Seen \\Answered" */
+	time_t internaldate;     /* 0 if not given */
+	uint64_t size;           /* RFC822.SIZE */
+	uint64_t modseq;         /* 0 without CONDSTORE */
+};
+/* UID FETCH first:last (UID FLAGS INTERNALDATE RFC822.SIZE [MODSEQ])
+ * [(CHANGEDSINCE changedsince) when changedsince > 0]; last 0 means "*".
+ * Results sorted by UID, each once; the caller frees *out. Untagged
+ * EXPUNGE or EXISTS arriving meanwhile are handled (noted, not fatal).
+ * MODSEQ is asked for after an EXAMINE that reported a HIGHESTMODSEQ;
+ * changedsince without that is MP_ERR_USAGE. At most 2000000 messages. */
+enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
+			       uint32_t last, uint64_t changedsince,
+			       struct imap_msginfo **out, size_t *n,
+			       struct mp_error *err);
+
+/* Receives message bodies: BODY.PEEK[] literals with CRLF made LF, in
+ * pieces of any size; info has what the same FETCH response said (UID,
+ * FLAGS, INTERNALDATE, RFC822.SIZE when asked, else the literal's size).
+ * info stays valid until the end call, and what the response sends after
+ * the data (FLAGS after BODY[], say) is filled in before end. */
+struct imap_sink {
+	enum mp_status (*begin)(void *ctx, size_t index,
+				const struct imap_msginfo *info,
+				struct mp_error *err);
+	enum mp_status (*data)(void *ctx, size_t index, const char *buf,
+			       size_t len, struct mp_error *err);
+	enum mp_status (*end)(void *ctx, size_t index, struct mp_error *err);
+	void *ctx;
+};
+/* UID FETCH the bodies of uids[0..n) (BODY.PEEK[] with UID FLAGS
+ * INTERNALDATE), pipelining up to `window` commands, streaming each
+ * literal to sink in order of arrival (index: position in uids). A literal
+ * is never held in memory whole; its size is capped (MP_ERR_PROTOCOL
+ * above 2 GiB). A message the server no longer has (expunged meanwhile)
+ * is skipped without a begin call. Sink errors stop the run after the
+ * responses in flight are read. */
+enum mp_status imap_fetch_bodies(struct imap_session *s, const uint32_t *uids,
+				 size_t n, size_t window,
+				 const struct imap_sink *sink, struct mp_error *err);
 
 enum mp_status imap_logout(struct imap_session *s, struct mp_error *err);
 

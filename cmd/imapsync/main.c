@@ -1,8 +1,28 @@
-/* imapsync: keep a local copy of IMAP folders. */
+/* imapsync: keep a local copy of IMAP folders, incrementally and
+ * crash-safely. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cli.h"
 #include "imap.h"
+#include "strutil.h"
+#include "sync.h"
 
 static const struct opt_def imapsync_opts[] = {
+	{ "maildir", 0, OPT_VALUE, "DIR", "back up into DIR, one Maildir per folder (default)" },
+	{ "stdout", 0, OPT_BOOL, NULL, "write new messages to stdout as an mboxrd stream" },
+	{ "mda", 0, OPT_VALUE, "CMD", "pipe each new message to CMD (recorded after exit 0)" },
+	{ "folder", 0, OPT_LIST, "PATTERN", "folders to sync (IMAP LIST pattern, * and %; repeatable)" },
+	{ "exclude", 0, OPT_LIST, "PATTERN", "skip folders matching this glob (repeatable)" },
+	{ "layout", 0, OPT_VALUE, "maildir++|nested", "local folder layout (default maildir++)" },
+	{ "jobs", 0, OPT_VALUE, "N", "folders synced in parallel over N connections (default 2)" },
+	{ "mirror", 0, OPT_BOOL, NULL, "follow server expunges (moved to the local folder Removed)" },
+	{ "dry-run", 0, OPT_BOOL, NULL, "show what would be fetched, change nothing" },
+	{ "json", 0, OPT_BOOL, NULL, "print a JSON summary on stdout" },
+	{ "state", 0, OPT_VALUE, "DIR", "with --stdout or --mda: where folder state lives" },
 	OPT_END
 };
 
@@ -24,16 +44,103 @@ static const struct probe_ops probe_ops = {
 	probe_open, probe_auth, probe_info, probe_conn, probe_quit, probe_close, true
 };
 
+static enum mp_status options(struct cli *cli, struct sync_opts *o,
+			      struct mp_error *err)
+{
+	enum mp_status st;
+	bool out_stdout;
+	memset(o, 0, sizeof *o);
+	if ((st = cli_bool(cli, "stdout", false, &out_stdout, err)) != MP_OK ||
+	    (st = cli_bool(cli, "dry-run", false, &o->dry_run, err)) != MP_OK ||
+	    (st = cli_bool(cli, "mirror", false, &o->mirror, err)) != MP_OK ||
+	    (st = cli_bool(cli, "json", false, &o->json, err)) != MP_OK)
+		return st;
+	int outputs = (cli_get(cli, "maildir") != NULL) + out_stdout +
+		      (cli_get(cli, "mda") != NULL);
+	if (outputs > 1)
+		return mp_fail(err, MP_ERR_USAGE, "choose one of --maildir, --stdout and --mda");
+	if (outputs == 0)
+		return mp_fail(err, MP_ERR_USAGE,
+			       "say where the copy goes: --maildir DIR, --stdout or --mda CMD");
+	o->output = out_stdout ? OUT_STDOUT : cli_get(cli, "mda") ? OUT_MDA : OUT_MAILDIR;
+	o->target = o->output == OUT_MDA ? cli_get(cli, "mda") : cli_get(cli, "maildir");
+	if (o->mirror && o->output != OUT_MAILDIR)
+		return mp_fail(err, MP_ERR_USAGE, "--mirror works on a --maildir backup only");
+
+	const char *layout = cli_get(cli, "layout");
+	if (layout && strcmp(layout, "maildir++") && strcmp(layout, "nested"))
+		return mp_fail(err, MP_ERR_USAGE, "--layout is maildir++ or nested, not '%s'",
+			       layout);
+	o->layout = layout && !strcmp(layout, "nested") ? LAYOUT_NESTED : LAYOUT_MAILDIRPP;
+
+	o->jobs = 2;
+	const char *jobs = cli_get(cli, "jobs");
+	if (jobs) {
+		char *end;
+		unsigned long n = strtoul(jobs, &end, 10);
+		if (!*jobs || *end || n < 1 || n > 16)
+			return mp_fail(err, MP_ERR_USAGE, "--jobs must be 1 to 16, not '%s'", jobs);
+		o->jobs = (unsigned)n;
+	}
+	static const char *const all[] = { "*" };
+	o->folders = cli_get_all(cli, "folder", &o->nfolders);
+	if (!o->nfolders) {
+		o->folders = all;
+		o->nfolders = 1;
+	}
+	for (size_t i = 0; i < o->nfolders; i++)
+		if (mp_has_line_break(o->folders[i], strlen(o->folders[i])))
+			return mp_fail(err, MP_ERR_USAGE, "line breaks are not allowed in --folder");
+	o->excludes = cli_get_all(cli, "exclude", &o->nexcludes);
+	o->quiet = cli->quiet;
+	o->progress = !cli->quiet && isatty(STDERR_FILENO);
+
+	if (o->output == OUT_MAILDIR) {
+		if (!o->dry_run && mkdir(o->target, 0700) < 0 && errno != EEXIST)
+			return mp_fail(err, MP_ERR_IO, "cannot create %s: %s", o->target,
+				       strerror(errno));
+	} else if (cli_get(cli, "state")) {
+		snprintf(o->state_dir, sizeof o->state_dir, "%s", cli_get(cli, "state"));
+	} else {
+		/* One state directory per server, port and user. */
+		char dir[4096], id[600];
+		if ((st = cli_state_path("imapsync", dir, sizeof dir, err)) != MP_OK)
+			return st;
+		snprintf(id, sizeof id, "%s@%s_%u", cli->auth.user ? cli->auth.user : "",
+			 cli->server.url.host, cli->server.url.port);
+		for (char *p = id; *p; p++)
+			if (*p == '/' || *p == ':')
+				*p = '_';
+		if ((size_t)snprintf(o->state_dir, sizeof o->state_dir, "%s/%s", dir, id) >=
+		    sizeof o->state_dir)
+			return mp_fail(err, MP_ERR_CONFIG, "state path too long");
+	}
+	return MP_OK;
+}
+
+static enum mp_status run(struct cli *cli, struct mp_error *err)
+{
+	struct sync_opts o;
+	enum mp_status st = cli_ensure_server(cli, err);
+	if (st == MP_OK)
+		st = options(cli, &o, err);
+	if (st == MP_OK)
+		st = sync_run(cli, &o, err);
+	return st;
+}
+
 static const enum mp_proto protos[] = { MP_PROTO_IMAP };
 
 static const struct tool imapsync = {
 	.prog = "imapsync",
-	.usage = "--probe [--server URL | -a ACCOUNT] [options]",
-	.about = "Keep a local copy of IMAP folders.",
+	.usage = "[-a ACCOUNT | --server URL] (--maildir DIR | --stdout | --mda CMD) "
+		 "[--folder PATTERN]... [options]",
+	.about = "Keep a local copy of IMAP folders, incrementally and crash-safely.",
 	.opts = imapsync_opts,
 	.protos = protos,
 	.nprotos = 1,
 	.probe = &probe_ops,
+	.run = run,
 };
 
 int main(int argc, char **argv)
