@@ -53,6 +53,8 @@ struct run {
 	bool mbox_failed;              /* a write to the mbox failed */
 	struct mp_error cur_err;
 
+	bool state_dirty;              /* more than fetches and deletions to save */
+
 	/* totals */
 	size_t fetched, skipped, deleted, deferred, failed, total_new;
 	unsigned long long bytes, new_bytes;
@@ -460,7 +462,7 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 		const struct pop3_entry *e = &r->entries[i];
 		total_bytes += e->size;
 		if (r->have_uidl)
-			state_touch(r->state, e->uidl, r->now);
+			r->state_dirty |= state_touch(r->state, e->uidl, r->now);
 		bool known = r->have_uidl && state_has(r->state, e->uidl);
 		if (known && !p->all)
 			continue;
@@ -530,11 +532,16 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 	}
 	free(nums);
 	if (r->have_uidl) {
-		state_prune(r->state, r->now, FORGET_AFTER);
-		enum mp_status s2 = state_save(r->state, p->state_path,
-					       st == MP_OK ? err : &r->cur_err);
-		if (st == MP_OK)
-			st = s2;
+		r->state_dirty |= state_prune(r->state, r->now, FORGET_AFTER) > 0;
+		/* A run that fetched and deleted nothing need not rewrite the
+		 * state: last-listed times a day stale are still fresh enough
+		 * for forgetting after 90 days. */
+		if (r->state_dirty || r->fetched || r->deleted) {
+			enum mp_status s2 = state_save(r->state, p->state_path,
+						       st == MP_OK ? err : &r->cur_err);
+			if (st == MP_OK)
+				st = s2;
+		}
 	}
 	return st;
 }

@@ -106,23 +106,29 @@ void state_remove(struct uidl_state *st, const char *uidl)
 	}
 }
 
-void state_touch(struct uidl_state *st, const char *uidl, time_t now)
+bool state_touch(struct uidl_state *st, const char *uidl, time_t now)
 {
 	struct entry *e = find(st, uidl);
-	if (e)
-		e->last = now;
+	if (!e)
+		return false;
+	bool news = now - e->last > 86400;
+	e->last = now;
+	return news;
 }
 
-void state_prune(struct uidl_state *st, time_t now, time_t max_age)
+size_t state_prune(struct uidl_state *st, time_t now, time_t max_age)
 {
+	size_t n = 0;
 	for (size_t i = 0; i < st->cap; i++) {
 		struct entry *e = &st->slots[i];
 		if (e->uidl && e->uidl != TOMBSTONE && now - e->last > max_age) {
 			free(e->uidl);
 			e->uidl = TOMBSTONE;
 			st->used--;
+			n++;
 		}
 	}
+	return n;
 }
 
 size_t state_count(const struct uidl_state *st)

@@ -27,12 +27,14 @@ time_t state_first_seen(const struct uidl_state *st, const char *uidl);
 /* Record uidl as fetched now (no-op if known). */
 void state_add(struct uidl_state *st, const char *uidl, time_t now);
 void state_remove(struct uidl_state *st, const char *uidl);
-/* The server listed uidl now. */
-void state_touch(struct uidl_state *st, const char *uidl, time_t now);
+/* The server listed uidl now. True if that is news worth writing down:
+ * the last listing noted is more than a day old. */
+bool state_touch(struct uidl_state *st, const char *uidl, time_t now);
 /* Forget entries the server has not listed for max_age seconds: a server
  * that briefly lists nothing must not make popfetch forget (and later
  * fetch again) what it has. */
-void state_prune(struct uidl_state *st, time_t now, time_t max_age);
+/* Returns how many entries were forgotten. */
+size_t state_prune(struct uidl_state *st, time_t now, time_t max_age);
 size_t state_count(const struct uidl_state *st);
 
 enum mp_status state_save(const struct uidl_state *st, const char *path,

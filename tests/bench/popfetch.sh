@@ -1,0 +1,750 @@
+#!/bin/bash
+# tests/bench/popfetch.sh — popfetch against mpop (and fetchmail, for
+# reference) on issue 4's performance targets, in one run. Every tool talks to
+# the same private Dovecot over POP3S as alice with the harness's CA, and
+# every phase checks what arrived, since a benchmark that silently fetches
+# nothing proves nothing.
+#
+# The mailbox: BENCH_MESSAGES generated messages of realistic sizes (plain
+# text, HTML, base64 attachments; about 30 KB on average, a few MB at most),
+# written straight into alice's server Maildir with Dovecot-style names and
+# indexed by Dovecot once before any timing.
+#
+#   1. full download into a fresh Maildir, durable delivery, keep on the
+#      server: median wall time of BENCH_ROUNDS runs each (target:
+#      mpop_time / popfetch_time >= 1.5); every message must arrive,
+#      byte-identical to the server's file. fetchmail runs once (it is slow).
+#   2. rerun with nothing new: median of BENCH_RERUNS runs each
+#      (target: mpop_time / popfetch_time >= 1.0); popfetch picks
+#      SCRAM-SHA-256 where mpop sends PLAIN, so a row for popfetch
+#      --auth plain shows what that choice costs
+#   3. one BENCH_BIG_MB MiB message added on the server and fetched:
+#      peak RSS (target: popfetch under 16 MiB)
+#
+# Fair play: each measured run starts the same way for every tool. In phases
+# 1 and 3 earlier writes are synced out, the page cache is dropped when the
+# kernel lets us, and the server's message files and Dovecot's indexes are
+# read back in (a server that just received its mail). Phase 2 drops the
+# cache once, runs each tool once untimed, then times warm reruns, each after
+# a sync. Nothing is deleted before the end (see p1_run). Each tool
+# authenticates as it chooses by default (shown). mpop delivers with its own
+# "delivery maildir" (fsync per message; received_header off, so its files
+# can be compared byte for byte). fetchmail cannot write a Maildir itself;
+# it hands each message to safecat (tmp/, fsync, link into new/: a durable
+# Maildir delivery, one process per message, as a fetchmail user would set
+# it up). A busy machine (see the load average printed) slows the
+# fsync-per-message tools most.
+#
+# Usage: tests/bench/popfetch.sh
+# Environment:
+#   MP_BUILD        a build directory to use (default: a release build made
+#                   here in build-bench, without sanitizers)
+#   BENCH_MESSAGES  messages on the server for phases 1 and 2 (default 5000)
+#   BENCH_ROUNDS    runs per tool in phase 1 (default 3)
+#   BENCH_RERUNS    timed runs per tool in phase 2 (default 7)
+#   BENCH_BIG_MB    size of the phase 3 message in MiB (default 50)
+#   BENCH_PHASES    which phases to run (default "1 2 3"; 2 and 3 need 1)
+#   BENCH_FETCHMAIL 0 to leave fetchmail out (default 1)
+#   BENCH_POPFETCH_ARGS  extra popfetch options, split on spaces
+# Needs root for apt-get when mpop, fetchmail, safecat or /usr/bin/time is
+# missing. Not a test: tests/run never calls it. Exit status 0 when every
+# phase ran, whatever the verdicts; 1 when a phase could not run or a tool's
+# mail did not arrive intact.
+# shellcheck disable=SC2317 # the phases are called as "phase$p"
+set -u -o pipefail
+
+cd "$(dirname "$0")/../.." || exit 1
+REPO=$(pwd)
+NMSG=${BENCH_MESSAGES:-5000}
+ROUNDS=${BENCH_ROUNDS:-3}
+RERUNS=${BENCH_RERUNS:-7}
+BIG_MB=${BENCH_BIG_MB:-50}
+PHASES=${BENCH_PHASES:-1 2 3}
+WITH_FETCHMAIL=${BENCH_FETCHMAIL:-1}
+
+die() {
+	echo "popfetch.sh: $*" >&2
+	exit 1
+}
+
+# Microseconds since the epoch, from bash's own clock (no date process).
+now_us() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo "$t"
+}
+
+# ---- the tools -----------------------------------------------------------
+
+if [ -z "${MP_BUILD:-}" ]; then
+	MP_BUILD=$REPO/build-bench
+	if [ ! -f "$MP_BUILD/build.ninja" ]; then
+		meson setup "$MP_BUILD" --buildtype=release -Db_sanitize=none \
+			>/dev/null || die "meson setup failed"
+	fi
+	ninja -C "$MP_BUILD" cmd/popfetch/popfetch >/dev/null ||
+		die "could not build popfetch in $MP_BUILD"
+fi
+case $MP_BUILD in /*) ;; *) MP_BUILD=$REPO/$MP_BUILD ;; esac
+POPFETCH=$MP_BUILD/cmd/popfetch/popfetch
+[ -x "$POPFETCH" ] || die "no popfetch binary at $POPFETCH"
+
+need_pkgs=()
+command -v mpop >/dev/null || need_pkgs+=(mpop)
+[ "$WITH_FETCHMAIL" = 0 ] || command -v fetchmail >/dev/null || need_pkgs+=(fetchmail)
+[ "$WITH_FETCHMAIL" = 0 ] || command -v safecat >/dev/null || need_pkgs+=(safecat)
+[ -x /usr/bin/time ] || need_pkgs+=(time)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+	echo "installing ${need_pkgs[*]} ..." >&2
+	# A fresh machine may have no package lists yet: update once, then retry.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${need_pkgs[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+				--no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
+		die "apt-get install ${need_pkgs[*]} failed"
+fi
+if [ -x /usr/bin/python3 ]; then
+	PY=/usr/bin/python3
+else
+	PY=python3
+fi
+
+# ---- servers and a private home -------------------------------------------
+
+. "$REPO/tests/lib/servers.sh"
+
+W=
+cleanup() {
+	servers_stop
+	[ -n "$W" ] && rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/mp-bench.XXXXXX") || die "mktemp failed"
+servers_start || die "could not start Dovecot and Postfix"
+
+# No tool may read the user's own configuration or state.
+export HOME=$W/home XDG_CONFIG_HOME=$W/config XDG_STATE_HOME=$W/state
+export XDG_CACHE_HOME=$W/cache FETCHMAILHOME=$W/fetchmail
+mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME" "$FETCHMAILHOME"
+chmod 700 "$FETCHMAILHOME"
+export MAILPIPE_PASSWORD=$MP_PASS
+MAIL_OWNER=$(stat -c %u:%g "$MP_MAILDIR_ROOT/$MP_USER") || die "no mail root"
+
+# ---- generating the mailbox -------------------------------------------------
+
+# gen_py MODE ARGS...: "mailbox MAILDIR N UID GID" writes N messages into
+# MAILDIR/cur; "big MAILDIR MIB UID GID" writes one message of MIB MiB. File
+# names are Dovecot's (secs.MusecPpid.host,S=size,W=crlf-size:2,), so
+# Dovecot takes the sizes from the names. Deterministic (fixed seed).
+gen_py() {
+	"$PY" - "$@" <<-'PY'
+	import base64, math, os, random, sys, time
+
+	mode, maildir = sys.argv[1], sys.argv[2]
+	uid, gid = int(sys.argv[4]), int(sys.argv[5])
+	for sub in ("", "/cur", "/new", "/tmp"):
+	    os.makedirs(maildir + sub, mode=0o700, exist_ok=True)
+	    os.chown(maildir + sub, uid, gid)
+	rnd = random.Random(4)
+	T0 = 1767225600  # 2026-01-01
+
+	WORDS = ("the of and to in is that for it as was with be by on not he this "
+	         "are or his from at which but have an they you were her she there "
+	         "would their we him been has when who will more no if out so said "
+	         "what up its about into than them can only other new some could "
+	         "time these two may then do first any my now such like our over "
+	         "man me even most made after also did many before must through "
+	         "invoice meeting quarterly report attached please review budget "
+	         "schedule project deadline customer server backup release notes "
+	         "Grüße Köln naïve café façade déjà Zürich smörgåsbord").split()
+
+	def para_lines(n):
+	    out = []
+	    for _ in range(n):
+	        ws, ln = [], 0
+	        limit = rnd.randint(40, 76)
+	        while ln < limit:
+	            w = rnd.choice(WORDS)
+	            ws.append(w)
+	            ln += len(w) + 1
+	        out.append(" ".join(ws))
+	    return out
+
+	# A pool of text lines that messages take slices of; a few lines that
+	# POP3 has to dot-stuff and mbox would have to quote.
+	POOL = para_lines(20000)
+	for k in range(0, len(POOL), 53):
+	    POOL[k] = rnd.choice([".", ".. two dots", ".leading dot", "From here on, a line",
+	                          ">From the quoted side", "", "-- ", "> a quoted reply line"])
+
+	def text_lines(size):
+	    out, n = [], 0
+	    k = rnd.randrange(len(POOL))
+	    while n < size:
+	        s = POOL[k % len(POOL)]
+	        out.append(s)
+	        n += len(s) + 1
+	        k += 1
+	    return out
+
+	def html_lines(size):
+	    out, n = ["<html><head><meta charset=\"utf-8\"></head><body>"], 60
+	    while n < size:
+	        s = "<p style=\"margin:0 0 12px 0;font-family:Arial,sans-serif\">" + \
+	            " ".join(text_lines(rnd.randint(200, 900))) + "</p>"
+	        out.append(s)
+	        n += len(s) + 1
+	    out.append("</body></html>")
+	    return out
+
+	def b64_lines(size):
+	    raw = rnd.randbytes(max(1, size * 3 // 4))
+	    return base64.encodebytes(raw).decode().splitlines()
+
+	def rfcdate(t):
+	    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t))
+
+	def header(i, t, ctype):
+	    j = rnd.randint(1, 250)
+	    sig = base64.b64encode(rnd.randbytes(256)).decode()
+	    return [
+	        "Return-Path: <sender%d@example.net>" % j,
+	        "Delivered-To: alice@example.test",
+	        "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])" % (j, j, j),
+	        "\tby mail.example.test (Postfix) with ESMTPS id %08X" % rnd.getrandbits(32),
+	        "\tfor <alice@example.test>; %s" % rfcdate(t),
+	        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.net; s=sel1;",
+	        "\th=from:to:subject:date:message-id:mime-version;",
+	        "\tbh=%s;" % base64.b64encode(rnd.randbytes(32)).decode(),
+	        "\tb=" + sig[:120], "\t " + sig[120:240], "\t " + sig[240:],
+	        "From: Sender %d <sender%d@example.net>" % (j, j),
+	        "To: Alice <alice@example.test>",
+	        "Subject: %s (benchmark message %d)" % (" ".join(rnd.sample(WORDS, 5)), i),
+	        "Date: " + rfcdate(t),
+	        "Message-ID: <bench.%d.%08x@example.net>" % (i, rnd.getrandbits(32)),
+	        "MIME-Version: 1.0",
+	    ] + ctype
+
+	def message(i, t, kind, size):
+	    if kind == "text":
+	        head = header(i, t, ["Content-Type: text/plain; charset=utf-8",
+	                             "Content-Transfer-Encoding: 8bit"])
+	        body = text_lines(size - 1200)
+	    else:
+	        b = "=_bench_%d_%08x" % (i, rnd.getrandbits(32))
+	        mixed = kind == "attach"
+	        head = header(i, t, ["Content-Type: multipart/%s; boundary=\"%s\""
+	                             % ("mixed" if mixed else "alternative", b)])
+	        part_text = max(300, (size - 1500) // (6 if mixed else 4))
+	        body = ["This is a multi-part message in MIME format.", "", "--" + b,
+	                "Content-Type: text/plain; charset=utf-8",
+	                "Content-Transfer-Encoding: 8bit", ""] + text_lines(part_text)
+	        if mixed:
+	            body += ["", "--" + b, "Content-Type: application/pdf; name=\"doc%d.pdf\"" % i,
+	                     "Content-Disposition: attachment; filename=\"doc%d.pdf\"" % i,
+	                     "Content-Transfer-Encoding: base64", ""] + \
+	                    b64_lines(size - 1500 - part_text)
+	        else:
+	            body += ["", "--" + b, "Content-Type: text/html; charset=utf-8",
+	                     "Content-Transfer-Encoding: 8bit", ""] + \
+	                    html_lines(size - 1500 - part_text)
+	        body += ["", "--" + b + "--"]
+	    return ("\n".join(head + [""] + body) + "\n").encode()
+
+	def store(i, t, data):
+	    name = "%d.M%dP%d.bench,S=%d,W=%d:2," % (t, i, os.getpid(), len(data),
+	                                            len(data) + data.count(b"\n"))
+	    path = os.path.join(maildir, "cur", name)
+	    with open(path, "wb") as f:
+	        f.write(data)
+	    os.chown(path, uid, gid)
+	    os.chmod(path, 0o600)
+	    os.utime(path, (t, t))
+
+	if mode == "mailbox":
+	    n = int(sys.argv[3])
+	    kinds, sizes = [], []
+	    for i in range(n):
+	        r = rnd.random()
+	        if r < 0.62:
+	            kinds.append("text"); s = rnd.lognormvariate(math.log(5000), 0.7)
+	        elif r < 0.85:
+	            kinds.append("html"); s = rnd.lognormvariate(math.log(18000), 0.6)
+	        else:
+	            kinds.append("attach"); s = rnd.lognormvariate(math.log(70000), 1.1)
+	        sizes.append(s)
+	    # About 29.6 KB on average: 148 MB for 5000 messages.
+	    scale = 29100.0 * n / sum(sizes)
+	    sizes = [min(8 << 20, max(2000, int(s * scale))) for s in sizes]
+	    real = []
+	    for i in range(n):
+	        data = message(i + 1, T0 + i, kinds[i], sizes[i])
+	        store(i + 1, T0 + i, data)
+	        real.append(len(data))
+	    real.sort()
+	    print("  %d messages, %.1f MB in all: mean %.1f KB, median %.1f KB, "
+	          "95th percentile %.0f KB, largest %.2f MB, %d over 1 MB"
+	          % (n, sum(real) / 1e6, sum(real) / n / 1e3, real[n // 2] / 1e3,
+	             real[int(n * 0.95)] / 1e3, real[-1] / 1e6,
+	             sum(1 for s in real if s > 1e6)))
+	else:
+	    mib = int(sys.argv[3])
+	    b = "=_bench_big"
+	    head = header(0, T0 + 10 ** 6, ["Content-Type: multipart/mixed; boundary=\"%s\"" % b])
+	    body = ["--" + b, "Content-Type: text/plain; charset=utf-8", "",
+	            "The big one: a video attached.", "", "--" + b,
+	            "Content-Type: video/mp4; name=\"big.mp4\"",
+	            "Content-Disposition: attachment; filename=\"big.mp4\"",
+	            "Content-Transfer-Encoding: base64", ""]
+	    body += b64_lines(mib * 1024 * 1024 - 2000) + ["", "--" + b + "--"]
+	    data = ("\n".join(head + [""] + body) + "\n").encode()
+	    store(10 ** 6, T0 + 10 ** 6, data)
+	    print("  one message of %d bytes" % len(data))
+	PY
+}
+
+# ---- helpers ---------------------------------------------------------------
+
+CAN_DROP=no
+sync
+if (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+	CAN_DROP=yes
+fi
+
+# The starting line of every measured run in phases 1 and 3: nothing dirty
+# left over from the previous tool (popfetch's syncfs, mpop's and safecat's
+# fsyncs would otherwise pay for it), the page cache dropped if allowed, then
+# the server's side read back in (a server that just received its mail).
+settle() {
+	sync
+	[ "$CAN_DROP" = yes ] && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	find "$MP_MAILDIR" -type f -print0 | xargs -0 cat >/dev/null
+}
+
+# Messages in a Maildir.
+md_count() {
+	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
+}
+
+# Sorted SHA-256 of every message file in a Maildir (new and cur).
+md_hashes() {
+	find "$1/new" "$1/cur" -type f -print0 2>/dev/null | xargs -0 -r sha256sum |
+		cut -c1-64 | sort
+}
+
+# calc EXPR: floating point arithmetic, two decimals.
+calc() {
+	awk "BEGIN { printf \"%.2f\", $1 }"
+}
+
+# Median of the numbers on stdin.
+median() {
+	sort -n | awk '{ v[NR] = $1 }
+		END { if (NR == 0) exit 1
+		      if (NR % 2) print v[(NR + 1) / 2]
+		      else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+show_failure() {
+	echo "popfetch.sh: $1 failed (exit $2):" >&2
+	tail -n 30 "$3" | sed 's/^/    /' >&2
+}
+
+# The tool configurations, one set per "slot" (a fresh destination Maildir
+# and fresh UIDL state): popfetch's state under XDG_STATE_HOME, mpop's
+# uidls_file, fetchmail's idfile.
+PF_ARGS=(--server "pop3s://$MP_USER@127.0.0.1:$POP3S_PORT" --tls-ca-file "$MP_CA"
+	--timeout 60 --keep)
+# shellcheck disable=SC2206 # BENCH_POPFETCH_ARGS is split on purpose
+PF_ARGS+=(${BENCH_POPFETCH_ARGS:-})
+
+# tool_cmd TOOL SLOT: set CMD to the command line that runs TOOL for SLOT.
+# popfetch: into $W/SLOT/md with its state under $W/SLOT/state.
+tool_cmd() {
+	case $1 in
+	popfetch)
+		CMD=(env "XDG_STATE_HOME=$W/$2/state" "$POPFETCH" "${PF_ARGS[@]}"
+			--maildir "$W/$2/md") ;;
+	popfetch+plain) # phase 2's extra row: the mechanism mpop picks
+		CMD=(env "XDG_STATE_HOME=$W/$2/state" "$POPFETCH" "${PF_ARGS[@]}"
+			--auth plain --maildir "$W/$2/md") ;;
+	mpop)
+		CMD=(mpop -C "$W/$2/mpoprc" bench) ;;
+	fetchmail)
+		CMD=(fetchmail -N -f "$W/$2/fetchmailrc" -i "$W/$2/fetchids"
+			--pidfile "$W/$2/fetchmail.pid") ;;
+	esac
+}
+
+# mpop's configuration for SLOT (the password in the file, 0600, so mpop
+# forks nothing extra).
+mpop_rc() {
+	mkdir -p "$W/$1/md/new" "$W/$1/md/cur" "$W/$1/md/tmp"
+	cat >"$W/$1/mpoprc" <<-EOF
+	defaults
+	account bench
+	host 127.0.0.1
+	port $POP3S_PORT
+	tls on
+	tls_starttls off
+	tls_trust_file $MP_CA
+	auth on
+	user $MP_USER
+	password $MP_PASS
+	delivery maildir $W/$1/md
+	keep on
+	received_header off
+	uidls_file $W/$1/mpop.uidls
+	timeout 60
+	account default : bench
+	EOF
+	chmod 600 "$W/$1/mpoprc"
+}
+
+# fetchmail's configuration for SLOT: implicit TLS with the harness's CA,
+# keep, UIDL, no Received header, safecat as the Maildir delivery. fetchmail
+# matches only DNS names in the certificate, so it is told the name.
+fetchmail_rc() {
+	mkdir -p "$W/$1/md/new" "$W/$1/md/cur" "$W/$1/md/tmp"
+	cat >"$W/$1/fetchmailrc" <<-EOF
+	set no bouncemail
+	set no syslog
+	set invisible
+	poll 127.0.0.1 service $POP3S_PORT protocol pop3 uidl timeout 60
+	  user "$MP_USER" password "$MP_PASS"
+	  ssl sslcertck sslcertfile "$MP_CA" sslcommonname localhost
+	  keep no rewrite
+	  mda "safecat $W/$1/md/tmp $W/$1/md/new"
+	EOF
+	chmod 600 "$W/$1/fetchmailrc"
+}
+
+TOOLS=(popfetch mpop)
+[ "$WITH_FETCHMAIL" = 0 ] || TOOLS+=(fetchmail)
+
+# fetchmail is only a reference: when it fails it is left out from then on
+# (true); popfetch and mpop may not fail (false).
+drop_tool() {
+	[ "$1" = fetchmail ] || return 1
+	echo "  (fetchmail left out from here on)"
+	TOOLS=(popfetch mpop)
+}
+has_fetchmail() {
+	[ "${#TOOLS[@]}" -eq 3 ]
+}
+
+# timed TOOL SLOT LOG [PREFIX...]: run TOOL once (under PREFIX, e.g.
+# /usr/bin/time), print its wall time in microseconds.
+timed() {
+	local tool=$1 slot=$2 log=$3 t0 t1 rc
+	shift 3
+	tool_cmd "$tool" "$slot"
+	t0=$(now_us)
+	"$@" "${CMD[@]}" >"$log" 2>&1
+	rc=$?
+	t1=$(now_us)
+	# fetchmail exits 1 when there was no new mail: success here.
+	[ "$tool" = fetchmail ] && [ "$rc" -eq 1 ] && rc=0
+	if [ "$rc" -ne 0 ]; then
+		show_failure "$tool" "$rc" "$log"
+		return 1
+	fi
+	echo $((t1 - t0))
+}
+
+rows=()
+verdicts=()
+row() { rows+=("$(printf '%-32s %10s %10s %10s %8s   %s' "$@")"); }
+verdict() { verdicts+=("$(printf '%-8s %s' "$1" "$2")"); }
+
+printf 'popfetch benchmark: %s against %s' "$POPFETCH" "$(mpop --version | head -n1)"
+[ "$WITH_FETCHMAIL" = 0 ] || printf ' and %s' \
+	"$(fetchmail --version 2>/dev/null | sed -n 's/^This is fetchmail release \([^+ ]*\).*/fetchmail \1/p')"
+printf '\nserver: %s, POP3S 127.0.0.1:%s, alice'"'"'s Maildir\n' \
+	"Dovecot $(dovecot --version | cut -d' ' -f1)" "$POP3S_PORT"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+printf 'machine: %s CPUs, %s, load average %s; page cache dropped before measured runs: %s\n' \
+	"$(nproc)" "$(uname -sr)" "$LOAD0" "$CAN_DROP"
+printf 'deliveries: popfetch --maildir; mpop "delivery maildir" (received_header off);\n'
+printf '  fetchmail mda "safecat DIR/tmp DIR/new" (fsync + link, one process per message)\n\n'
+
+# ---- the mailbox -------------------------------------------------------------
+
+echo "mailbox: generating $NMSG messages in alice's server Maildir"
+t=$SECONDS
+gen_py mailbox "$MP_MAILDIR" "$NMSG" "${MAIL_OWNER%:*}" "${MAIL_OWNER#*:}" ||
+	die "could not generate the mailbox"
+md_hashes "$MP_MAILDIR" >"$W/server.sha"
+SERVER_BYTES=$(find "$MP_MAILDIR/cur" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+# Dovecot indexes the new Maildir once, before anything is timed.
+"$POPFETCH" "${PF_ARGS[@]}" --status >"$W/status.out" 2>"$W/status.err" ||
+	{ show_failure "popfetch --status" $? "$W/status.err"; exit 1; }
+printf '  Dovecot says: %s\n' "$(cat "$W/status.out")"
+grep -q ", $NMSG in all" "$W/status.out" || die "Dovecot does not list $NMSG messages"
+# Which SASL mechanism each tool picks by itself (it matters for phase 2).
+mkdir -p "$W/probe"
+mpop_rc probe
+printf '  AUTH mechanisms: popfetch %s, mpop %s' \
+	"$("$POPFETCH" "${PF_ARGS[@]}" --status -v 2>&1 | sed -n 's/^C: AUTH \([^ ]*\).*/\1/p' | head -n1)" \
+	"$(mpop -C "$W/probe/mpoprc" --debug --status bench 2>&1 | sed -n 's/^--> AUTH \([^ ]*\).*/\1/p' | head -n1)"
+if [ "$WITH_FETCHMAIL" != 0 ]; then
+	fetchmail_rc probe
+	tool_cmd fetchmail probe
+	printf ', fetchmail %s' "$("${CMD[@]}" -v -c 2>&1 |
+		sed -n 's/.*POP3> \(AUTH [^ ]*\|USER\|APOP\).*/\1/p' | sed 's/^AUTH //' | head -n1)"
+fi
+echo
+echo "  (took $((SECONDS - t)) s)"
+echo
+
+# ---- phase 1: full download ---------------------------------------------------
+
+# A floor for reference: every RETR pipelined at once over one TLS session,
+# the bytes thrown away (openssl s_client, no parsing, no delivery).
+raw_fetch() {
+	local i
+	{
+		printf 'USER %s\r\nPASS %s\r\n' "$MP_USER" "$MP_PASS"
+		for ((i = 1; i <= NMSG; i++)); do
+			printf 'RETR %d\r\n' "$i"
+		done
+		printf 'QUIT\r\n'
+	} >"$W/raw.cmds"
+	settle
+	local t0 t1
+	t0=$(now_us)
+	openssl s_client -quiet -connect "127.0.0.1:$POP3S_PORT" -CAfile "$MP_CA" \
+		-verify_return_error <"$W/raw.cmds" 2>"$W/raw.err" | wc -c >"$W/raw.bytes"
+	t1=$(now_us)
+	echo $((t1 - t0))
+}
+
+# The slot of each tool's last full download: phases 2 and 3 go on with its
+# Maildir and UIDL state.
+declare -A SLOT
+
+# p1_run TOOL ROUND: a full download by TOOL into a new slot; prints a line
+# and checks the result. Nothing is deleted until the end: on a file system
+# without a journal, ext4 skips recently deleted inodes when it allocates
+# one, so thousands of files deleted just before a run make every file
+# creation in it slower (seen with perf: recently_deleted in ext4_create).
+p1_run() {
+	local tool=$1 slot=p1r$2-$1 us got ident log=$W/p1-$1.log
+	mkdir -p "$W/$slot"
+	case $tool in
+	mpop) mpop_rc "$slot" ;;
+	fetchmail) fetchmail_rc "$slot" ;;
+	esac
+	SLOT[$tool]=$slot
+	settle
+	us=$(timed "$tool" "$slot" "$log" /usr/bin/time -f '%U %S' -o "$W/cpu.$tool") || return 2
+	got=$(md_count "$W/$slot/md")
+	ident=$(md_hashes "$W/$slot/md" | comm -12 - "$W/server.sha" | wc -l)
+	printf '    %-10s %7.2f s  %6.1f MB/s  cpu %5.2f s  %d of %d messages, %d byte-identical to the server'"'"'s\n' \
+		"$tool" "$(calc "$us / 1000000")" "$(calc "$SERVER_BYTES / $us")" \
+		"$(tail -n1 "$W/cpu.$tool" | awk '{ print $1 + $2 }')" "$got" "$NMSG" "$ident"
+	if [ "$got" -ne "$NMSG" ]; then
+		echo "popfetch.sh: $tool delivered $got messages, not $NMSG" >&2
+		tail -n 20 "$log" >&2
+		return 2
+	fi
+	if [ "$ident" -ne "$NMSG" ] && [ "$tool" != fetchmail ]; then
+		echo "popfetch.sh: $tool: only $ident of $NMSG messages are byte-identical" >&2
+		return 1
+	fi
+	echo "$us" >>"$W/p1.$tool"
+}
+
+phase1() {
+	local tool r raw_us order mp pf fm=n/a ratio rc
+	echo "phase 1: full download of $NMSG messages into an empty Maildir, keep on the server;"
+	echo "  $ROUNDS rounds of popfetch and mpop (order alternating), fetchmail once"
+	: >"$W/p1.popfetch"
+	: >"$W/p1.mpop"
+	: >"$W/p1.fetchmail"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		raw_us=$(raw_fetch)
+		printf '  round %d:\n    %-10s %7.2f s  (raw pipelined RETR of all over TLS, %s bytes read, for reference)\n' \
+			"$r" "openssl" "$(calc "$raw_us / 1000000")" "$(cat "$W/raw.bytes")"
+		order=(popfetch mpop)
+		((r % 2)) || order=(mpop popfetch)
+		if ((r == 1)) && has_fetchmail; then
+			order+=(fetchmail)
+		fi
+		for tool in "${order[@]}"; do
+			p1_run "$tool" "$r"
+			rc=$?
+			[ "$rc" -eq 0 ] && continue
+			[ "$rc" -eq 2 ] && drop_tool "$tool" && continue
+			return 1
+		done
+	done
+	grep -h '^popfetch: fetched' "$W/p1-popfetch.log" | sed 's/^/  last /'
+	mp=$(median <"$W/p1.mpop")
+	pf=$(median <"$W/p1.popfetch")
+	[ -s "$W/p1.fetchmail" ] && fm=$(calc "$(median <"$W/p1.fetchmail") / 1000000")
+	ratio=$(calc "$mp / $pf")
+	row "full download, median s" "$(calc "$mp / 1000000")" "$(calc "$pf / 1000000")" "$fm" \
+		"$ratio" "mpop/popfetch >= 1.5"
+	[ "$fm" = n/a ] || fm=$(calc "$SERVER_BYTES / 1000000 / $fm")
+	row "  MB/s" "$(calc "$SERVER_BYTES / $mp")" "$(calc "$SERVER_BYTES / $pf")" "$fm" "" ""
+	if awk "BEGIN { exit !($mp >= 1.5 * $pf) }"; then
+		verdict met "1: full download of $NMSG messages, $ratio x mpop's speed (target >= 1.5)"
+	else
+		verdict "NOT met" "1: full download of $NMSG messages, $ratio x mpop's speed (target >= 1.5)"
+	fi
+}
+
+# ---- phase 2: rerun with nothing new ------------------------------------------
+
+phase2() {
+	local tool i us log mp pf pp fm=n/a ratio
+	local -a run=("${TOOLS[@]}")
+	echo "phase 2: rerun with nothing new: one untimed run each, then $RERUNS timed runs each, alternating"
+	for tool in "${TOOLS[@]}"; do
+		[ -n "${SLOT[$tool]:-}" ] || { echo "popfetch.sh: phase 2 needs phase 1" >&2; return 1; }
+	done
+	# popfetch picks SCRAM-SHA-256 where mpop sends PLAIN: a row with popfetch
+	# on PLAIN too shows what the mechanism costs.
+	case " ${BENCH_POPFETCH_ARGS:-} " in
+	*" --auth "* | *" --auth="*) ;;
+	*) run+=(popfetch+plain) ;;
+	esac
+	SLOT[popfetch+plain]=${SLOT[popfetch]}
+	for tool in "${run[@]}"; do
+		: >"$W/p2.$tool"
+	done
+	sync
+	[ "$CAN_DROP" = yes ] && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	for ((i = -1; i < RERUNS; i++)); do
+		for tool in "${run[@]}"; do
+			log=$W/p2-$tool.log
+			sync
+			us=$(timed "$tool" "${SLOT[$tool]}" "$log") || { drop_tool "$tool" && continue; return 1; }
+			# Round -1 is the untimed warm-up.
+			[ "$i" -lt 0 ] || echo "$us" >>"$W/p2.$tool"
+		done
+	done
+	for tool in "${TOOLS[@]}"; do
+		local got
+		got=$(md_count "$W/${SLOT[$tool]}/md")
+		printf '  %-14s ms, sorted: %s; %d messages in its Maildir\n' "$tool" \
+			"$(sort -n "$W/p2.$tool" | awk '{ printf "%.1f ", $1 / 1000 }')" "$got"
+		if [ "$got" -ne "$NMSG" ]; then
+			echo "popfetch.sh: $tool fetched again on a rerun ($got messages now)" >&2
+			drop_tool "$tool" && continue
+			return 1
+		fi
+	done
+	[ ! -s "$W/p2.popfetch+plain" ] || printf '  %-14s ms, sorted: %s\n' "popfetch+plain" \
+		"$(sort -n "$W/p2.popfetch+plain" | awk '{ printf "%.1f ", $1 / 1000 }')"
+	grep -h '^popfetch: fetched' "$W/p2-popfetch.log" | sed 's/^/  last /'
+	mp=$(median <"$W/p2.mpop")
+	pf=$(median <"$W/p2.popfetch")
+	has_fetchmail && fm=$(calc "$(median <"$W/p2.fetchmail") / 1000")
+	ratio=$(calc "$mp / $pf")
+	row "rerun, nothing new, median ms" "$(calc "$mp / 1000")" "$(calc "$pf / 1000")" "$fm" \
+		"$ratio" "mpop/popfetch >= 1.0"
+	if [ -s "$W/p2.popfetch+plain" ]; then
+		pp=$(median <"$W/p2.popfetch+plain")
+		row "  popfetch --auth plain, ms" "" "$(calc "$pp / 1000")" "" \
+			"$(calc "$mp / $pp")" "(for reference)"
+	fi
+	if awk "BEGIN { exit !($mp >= $pf) }"; then
+		verdict met "2: rerun with nothing new, $ratio x mpop's speed (target >= 1.0)"
+	else
+		verdict "NOT met" "2: rerun with nothing new, $ratio x mpop's speed (target >= 1.0)"
+	fi
+}
+
+# ---- phase 3: peak RSS for a big message ---------------------------------------
+
+phase3() {
+	local tool log big us got want kb mp_kb pf_kb fm_kb=n/a fm_s=n/a limit_kb=16384
+	declare -A secs
+	echo "phase 3: one $BIG_MB MiB message added on the server and fetched (only it is new)"
+	for tool in "${TOOLS[@]}"; do
+		[ -n "${SLOT[$tool]:-}" ] || { echo "popfetch.sh: phase 3 needs phase 1" >&2; return 1; }
+	done
+	gen_py big "$MP_MAILDIR" "$BIG_MB" "${MAIL_OWNER%:*}" "${MAIL_OWNER#*:}" || return 1
+	big=$(find "$MP_MAILDIR/cur" -name '*.M1000000P*' | head -n1)
+	[ -f "$big" ] || { echo "popfetch.sh: the big message is missing" >&2; return 1; }
+	# Dovecot notices the new file before anything is timed.
+	"$POPFETCH" "${PF_ARGS[@]}" --status >"$W/status.out" 2>"$W/status.err" ||
+		{ show_failure "popfetch --status" $? "$W/status.err"; return 1; }
+	printf '  Dovecot says: %s\n' "$(cat "$W/status.out")"
+	want=$(sha256sum <"$big" | cut -c1-64)
+	for tool in "${TOOLS[@]}"; do
+		log=$W/p3-$tool.log
+		settle
+		us=$(timed "$tool" "${SLOT[$tool]}" "$log" /usr/bin/time -f %M -o "$W/rss.$tool") ||
+			{ drop_tool "$tool" && continue; return 1; }
+		secs[$tool]=$(calc "$us / 1000000")
+		kb=$(tail -n1 "$W/rss.$tool")
+		got=$(md_count "$W/${SLOT[$tool]}/md")
+		printf '  %-10s peak RSS %7.2f MiB, %6.2f s; %d messages in its Maildir' \
+			"$tool" "$(calc "$kb / 1024")" "${secs[$tool]}" "$got"
+		md_hashes "$W/${SLOT[$tool]}/md" >"$W/p3.sha"
+		if grep -qx "$want" "$W/p3.sha"; then
+			echo ", the big one byte-identical"
+		else
+			echo ", the big one NOT byte-identical"
+			[ "$tool" = fetchmail ] || return 1
+		fi
+		if [ "$got" -ne $((NMSG + 1)) ]; then
+			echo "popfetch.sh: $tool: expected $((NMSG + 1)) messages, found $got" >&2
+			drop_tool "$tool" && continue
+			return 1
+		fi
+	done
+	pf_kb=$(tail -n1 "$W/rss.popfetch")
+	mp_kb=$(tail -n1 "$W/rss.mpop")
+	if has_fetchmail; then
+		fm_kb=$(calc "$(tail -n1 "$W/rss.fetchmail") / 1024")
+		fm_s=${secs[fetchmail]}
+	fi
+	row "$BIG_MB MiB message, peak RSS MiB" "$(calc "$mp_kb / 1024")" \
+		"$(calc "$pf_kb / 1024")" "$fm_kb" "$(calc "$pf_kb / $mp_kb")" "popfetch < 16 MiB"
+	row "  wall time, s" "${secs[mpop]}" "${secs[popfetch]}" "$fm_s" \
+		"$(calc "${secs[mpop]} / ${secs[popfetch]}")" ""
+	if [ "$pf_kb" -lt "$limit_kb" ]; then
+		verdict met "3: $BIG_MB MiB message, peak RSS $(calc "$pf_kb / 1024") MiB (target < 16)"
+	else
+		verdict "NOT met" "3: $BIG_MB MiB message, peak RSS $(calc "$pf_kb / 1024") MiB (target < 16)"
+	fi
+}
+
+status=0
+for p in $PHASES; do
+	case $p in
+	1 | 2 | 3) ;;
+	*) die "unknown phase '$p' in BENCH_PHASES" ;;
+	esac
+	t=$SECONDS
+	if ! "phase$p"; then
+		verdict "NOT met" "$p: the phase failed (see above)"
+		status=1
+	fi
+	echo "  (phase $p took $((SECONDS - t)) s)"
+	echo
+done
+
+printf '%-32s %10s %10s %10s %8s   %s\n' "measure" "mpop" "popfetch" "fetchmail" \
+	"ratio" "issue 4's target"
+for r in "${rows[@]}"; do
+	printf '%s\n' "$r"
+done
+echo
+for v in "${verdicts[@]}"; do
+	printf 'verdict: %s\n' "$v"
+done
+echo "(whole run: $SECONDS s; load average at the start $LOAD0, now $(cut -d' ' -f1-3 /proc/loadavg))"
+if awk -v l="${LOAD0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+	echo "note: the machine was busy when this began (load over $(nproc) CPUs): other" \
+		"processes' disk syncs slow mpop's fsync per message far more than" \
+		"popfetch's batched syncs, so phase 1's ratio is higher than on a quiet machine."
+fi
+exit "$status"
