@@ -76,6 +76,8 @@ static const struct key_info keys[] = {
 	{ "jobs",                 false, false },
 	{ "mirror",               true,  false },
 	{ "json",                 true,  false },
+	{ "since",                false, false },
+	{ "search",               false, false },
 };
 
 static const struct key_info *find_key(const char *key, size_t len)

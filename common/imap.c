@@ -10,6 +10,7 @@
 #include "sbuf.h"
 #include "strlist.h"
 #include "strutil.h"
+#include "utf8.h"
 
 /* Untagged responses tolerated while waiting for one command's end: more
  * than a mailbox's worth of FETCH answers plus chatter. */
@@ -125,22 +126,18 @@ static enum mp_status drain(struct imap_session *s, uint64_t n, const char *what
 	return st;
 }
 
-/* Read one whole response into s->p: its first line, and for every
+/* Read one whole response into s->p, its first line given: for every
  * literal the bytes and the line after them. Message data goes to body
  * (dropped when NULL), other literals are kept or dropped as the parser
  * says. */
-static enum mp_status read_response(struct imap_session *s, body_fn body,
-				    void *ctx, struct mp_error *err)
+static enum mp_status parse_response(struct imap_session *s, const char *line,
+				     size_t len, body_fn body, void *ctx,
+				     struct mp_error *err)
 {
-	const char *line;
-	size_t len;
 	enum imapp_step step;
 	enum mp_status st;
 
 	imapp_begin(&s->p);
-	st = conn_read_line(s->conn, &line, &len, err);
-	if (st != MP_OK)
-		return st;
 	step = imapp_line(&s->p, line, len);
 	while (step == IMAPP_LITERAL) {
 		uint64_t n = s->p.literal;
@@ -176,6 +173,19 @@ static enum mp_status read_response(struct imap_session *s, body_fn body,
 	if (step != IMAPP_DONE)
 		return mp_fail(err, MP_ERR_PROTOCOL, "%s", s->p.error);
 	return MP_OK;
+}
+
+/* The same, its first line read here. */
+static enum mp_status read_response(struct imap_session *s, body_fn body,
+				    void *ctx, struct mp_error *err)
+{
+	const char *line;
+	size_t len;
+	enum mp_status st = conn_read_line(s->conn, &line, &len, err);
+
+	if (st != MP_OK)
+		return st;
+	return parse_response(s, line, len, body, ctx, err);
 }
 
 /* "[CODE] text" of a status response, printable, for messages. */
@@ -247,13 +257,11 @@ static enum mp_status lost(struct imap_session *s, enum mp_status st,
 	return st;
 }
 
-/* The next response, acted on; any failure leaves the session out of
- * step. */
-static enum mp_status next_response(struct imap_session *s, body_fn body,
-				    void *ctx, struct mp_error *err)
+/* A response just read (st: how reading it went), acted on; any failure
+ * leaves the session out of step. */
+static enum mp_status took_response(struct imap_session *s, enum mp_status st,
+				    struct mp_error *err)
 {
-	enum mp_status st = read_response(s, body, ctx, err);
-
 	if (st != MP_OK)
 		return fault(s, lost(s, st, err));
 	untagged(s);
@@ -265,6 +273,13 @@ static enum mp_status next_response(struct imap_session *s, body_fn body,
 					"server closed the connection: %s",
 					s->bye));
 	return MP_OK;
+}
+
+/* The next response, acted on. */
+static enum mp_status next_response(struct imap_session *s, body_fn body,
+				    void *ctx, struct mp_error *err)
+{
+	return took_response(s, read_response(s, body, ctx, err), err);
 }
 
 static void new_tag(struct imap_session *s)
@@ -1461,6 +1476,376 @@ enum mp_status imap_fetch_bodies(struct imap_session *s, const uint32_t *uids,
 		return b.first;
 	}
 	return st;
+}
+
+/* --- SEARCH --- */
+
+/* UIDs one imap_uid_search may return. */
+#define MAX_SEARCH 2000000
+/* Bytes of one "* SEARCH" line: room for MAX_SEARCH ten-digit UIDs and
+ * some MODSEQ, far less than a server that never ends the line. */
+#define SEARCH_LINE_MAX ((uint64_t)64 << 20)
+/* Criteria a user may give. */
+#define CRITERIA_MAX 8000
+
+/* The numbers of "* SEARCH" lines, read piece by piece: a line may be
+ * longer than any line the connection would hold. */
+struct search {
+	uint32_t *v;
+	size_t n, cap;
+	uint64_t num;            /* the number being read */
+	bool in_num;
+	int paren;               /* inside "(MODSEQ n)" */
+	bool over;               /* more than MAX_SEARCH */
+	char bad[80];            /* what was malformed, or "" */
+};
+
+/* Note the first thing malformed: why, and the bytes from p on (up to the
+ * line's end) to show where. */
+static void search_bad(struct search *x, const char *why, const char *p,
+		       size_t len)
+{
+	char at[48];
+	size_t k = 0;
+
+	if (x->bad[0])
+		return;
+	while (k < len && k < 40 && p[k] != '\r' && p[k] != '\n')
+		k++;
+	imapp_printable(p, k, at, sizeof at);
+	if (at[0])
+		snprintf(x->bad, sizeof x->bad, "%s at '%s'", why, at);
+	else
+		snprintf(x->bad, sizeof x->bad, "%s", why);
+}
+
+static void search_end_num(struct search *x)
+{
+	if (!x->in_num)
+		return;
+	x->in_num = false;
+	if (x->num == 0 || x->num > UINT32_MAX) {
+		search_bad(x, x->num ? "a UID above 4294967295" : "UID 0", "", 0);
+		return;
+	}
+	if (x->n >= MAX_SEARCH) {
+		x->over = true;
+		return;
+	}
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 1024;
+		x->v = mp_xrealloc(x->v, x->cap * sizeof *x->v);
+	}
+	x->v[x->n++] = (uint32_t)x->num;
+}
+
+/* Take p[0..len) of a SEARCH line (after the word SEARCH). CR and LF
+ * count as blanks, so a line end or a CRLF split between pieces needs no
+ * care. */
+static void search_feed(struct search *x, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (x->paren > 0) {
+			if (c == '(' && x->paren < IMAPP_DEPTH_MAX)
+				x->paren++;
+			else if (c == ')')
+				x->paren--;
+			else if (c < 0x20 && c != '\r' && c != '\n')
+				search_bad(x, "a control character", "", 0);
+		} else if (c >= '0' && c <= '9') {
+			/* Past 2^32 it stays there: no overflow, still too big. */
+			if (x->num <= UINT32_MAX)
+				x->num = x->num * 10 + (c - '0');
+			x->in_num = true;
+		} else if (c == ' ' || c == '\r' || c == '\n') {
+			search_end_num(x);
+			x->num = 0;
+		} else if (c == '(' && !x->in_num) {
+			x->paren = 1;    /* (MODSEQ n) after a search by MODSEQ */
+		} else {
+			search_bad(x, "not a number", p + i, len - i);
+			x->in_num = false;
+			x->num = 0;
+		}
+	}
+}
+
+static bool is_search_line(const char *p, size_t len)
+{
+	return len >= 8 && !strncasecmp(p, "* SEARCH", 8) &&
+	       (len == 8 || p[8] == ' ' || p[8] == '\r' || p[8] == '\n');
+}
+
+/* Read until the tagged end of the UID SEARCH in flight, the numbers of
+ * its SEARCH lines into x, other responses acted on as always. */
+static enum mp_status search_wait(struct imap_session *s, struct search *x,
+				  struct mp_error *err)
+{
+	for (long k = 0; k < MAX_UNTAGGED; k++) {
+		const char *data;
+		size_t len;
+		bool end;
+		enum mp_status st = conn_read_piece(s->conn, &data, &len, &end, err);
+
+		if (st != MP_OK)
+			return fault(s, lost(s, st, err));
+		if (is_search_line(data, len)) {
+			uint64_t bytes = len;
+
+			search_feed(x, data + 8, len - 8);
+			while (!end) {
+				st = conn_read_piece(s->conn, &data, &len, &end, err);
+				if (st != MP_OK)
+					return fault(s, lost(s, st, err));
+				bytes += len;
+				if (bytes > SEARCH_LINE_MAX)
+					return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"server sent a SEARCH response longer "
+						"than %llu bytes",
+						(unsigned long long)SEARCH_LINE_MAX));
+				search_feed(x, data, len);
+			}
+			search_end_num(x);
+			if (x->paren > 0)
+				search_bad(x, "an unclosed parenthesis", "", 0);
+			x->paren = 0;
+			continue;
+		}
+		if (!end)
+			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"server sent a line longer than "
+						"allowed while answering SEARCH"));
+		if (len > 0 && data[len - 1] == '\n')
+			len--;
+		if (len > 0 && data[len - 1] == '\r')
+			len--;
+		st = took_response(s, parse_response(s, data, len, NULL, NULL,
+						     err), err);
+		if (st != MP_OK)
+			return st;
+
+		const struct imapp_resp *r = &s->p.r;
+		if (r->kind == IMAP_UNTAGGED)
+			continue;
+		if (r->kind == IMAP_CONTINUATION)
+			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"unexpected continuation request "
+						"from server"));
+		if (strcmp(r->tag, s->tag) != 0) {
+			char tag[40];
+
+			imapp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
+			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+						"response for unknown tag '%s'", tag));
+		}
+		return MP_OK;
+	}
+	return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+				"server sent too many untagged responses"));
+}
+
+/* Bytes that end a word of the criteria. */
+static bool word_byte(char c)
+{
+	return c && c != ' ' && c != '(' && c != ')' && c != '"';
+}
+
+static bool has_8bit(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* Add data[0..n) to the command as a literal: send what is queued in
+ * line with the literal's head, wait for the go-ahead unless LITERAL+ (or
+ * LITERAL- for a short one) lets it follow at once, and start the rest of
+ * the command with the bytes (they hold no line break). *ended: the
+ * server answered the command instead of going ahead; s->p.r has it. */
+static enum mp_status search_literal(struct imap_session *s, struct sbuf *line,
+				     const char *data, size_t n, bool *ended,
+				     struct mp_error *err)
+{
+	bool sync = !imap_has_cap(s, "LITERAL+") &&
+		    !(imap_has_cap(s, "LITERAL-") && n <= LITERAL_MINUS_MAX);
+	char head[40];
+	enum mp_status st;
+
+	snprintf(head, sizeof head, "{%zu%s}", n, sync ? "" : "+");
+	sbuf_adds(line, head);
+	st = conn_send_line(s->conn, line->p, CONN_SHOW_ALL, err);
+	sbuf_free(line);
+	if (st == MP_OK && sync) {
+		bool cont = false;
+
+		st = conn_flush(s->conn, err);
+		if (st == MP_OK)
+			st = wait_tagged(s, NULL, NULL, &cont, err);
+		if (st == MP_OK && !cont) {
+			*ended = true;
+			return MP_OK;
+		}
+	}
+	if (st != MP_OK)
+		return fault(s, st);
+	sbuf_add(line, data, n);
+	return MP_OK;
+}
+
+/* Send "tag UID SEARCH [CHARSET UTF-8] (criteria)", 8-bit words and
+ * quoted strings of the criteria as literals. */
+static enum mp_status search_send(struct imap_session *s, const char *crit,
+				  bool eight, bool *ended, struct mp_error *err)
+{
+	struct sbuf line = { 0 };
+	enum mp_status st = MP_OK;
+	const char *p = crit;
+
+	new_tag(s);
+	sbuf_adds(&line, s->tag);
+	sbuf_adds(&line, " UID SEARCH ");
+	/* Under UTF8=ACCEPT a CHARSET is refused: strings are UTF-8. */
+	if (eight && !s->utf8)
+		sbuf_adds(&line, "CHARSET UTF-8 ");
+	sbuf_addc(&line, '(');
+	while (st == MP_OK && !*ended && *p) {
+		const char *q = p;
+
+		if (*p == '"') {
+			struct sbuf text = { 0 };
+
+			for (q = p + 1; *q && *q != '"'; q++) {
+				if (*q == '\\' && q[1])
+					q++;
+				sbuf_addc(&text, *q);
+			}
+			if (*q)
+				q++;
+			if (has_8bit(p, (size_t)(q - p)))
+				st = search_literal(s, &line, text.p ? text.p : "",
+						    text.n, ended, err);
+			else
+				sbuf_add(&line, p, (size_t)(q - p));
+			sbuf_free(&text);
+		} else if (word_byte(*p)) {
+			while (word_byte(*q))
+				q++;
+			if (has_8bit(p, (size_t)(q - p)))
+				st = search_literal(s, &line, p, (size_t)(q - p),
+						    ended, err);
+			else
+				sbuf_add(&line, p, (size_t)(q - p));
+		} else {
+			sbuf_addc(&line, *q++);
+		}
+		p = q;
+	}
+	if (st == MP_OK && !*ended) {
+		sbuf_addc(&line, ')');
+		st = conn_send_line(s->conn, line.p, CONN_SHOW_ALL, err);
+		if (st == MP_OK)
+			st = conn_flush(s->conn, err);
+		st = fault(s, st);
+	}
+	sbuf_free(&line);
+	return st;
+}
+
+/* Why criteria cannot be sent, or NULL. */
+static const char *criteria_problem(const char *crit)
+{
+	size_t len = strlen(crit), i = 0, quotes = 0;
+
+	if (mp_has_line_break(crit, len))
+		return "the search criteria hold a line break";
+	if (len > CRITERIA_MAX)
+		return "the search criteria are longer than 8000 bytes";
+	while (crit[i] == ' ' || crit[i] == '\t')
+		i++;
+	if (!crit[i])
+		return "no search criteria given";
+	if (!strncasecmp(crit + i, "CHARSET", 7) && !word_byte(crit[i + 7]))
+		return "leave CHARSET out of the search criteria: UTF-8 is "
+		       "declared when they hold non-ASCII text";
+	if (has_8bit(crit, len) && !utf8_valid(crit, len))
+		return "the search criteria hold 8-bit bytes that are not UTF-8";
+	/* An unclosed quote would swallow the closing parenthesis, and an
+	 * 8-bit string in it could not be sent as a literal. A literal's
+	 * head ({N}) outside quotes has servers wait for bytes that the
+	 * one line of criteria cannot give. */
+	for (const char *p = crit; *p; p++) {
+		if (*p == '\\' && quotes % 2 && p[1])
+			p++;
+		else if (*p == '"')
+			quotes++;
+		else if (*p == '{' && quotes % 2 == 0)
+			return "the search criteria hold a '{' outside double "
+			       "quotes, which IMAP reads as a literal; quote "
+			       "the text";
+	}
+	if (quotes % 2)
+		return "the search criteria have an unclosed double quote";
+	return NULL;
+}
+
+enum mp_status imap_uid_search(struct imap_session *s, const char *criteria,
+			       uint32_t **uids, size_t *n, struct mp_error *err)
+{
+	struct search x = { 0 };
+	const char *problem;
+	bool ended = false;
+	enum mp_status st = check_step(s, err);
+
+	*uids = NULL;
+	*n = 0;
+	if (st != MP_OK)
+		return st;
+	if ((problem = criteria_problem(criteria)))
+		return mp_fail(err, MP_ERR_USAGE, "%s", problem);
+	st = search_send(s, criteria, has_8bit(criteria, strlen(criteria)),
+			 &ended, err);
+	if (st == MP_OK && !ended)
+		st = search_wait(s, &x, err);
+	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK) {
+		const struct imapp_resp *r = &s->p.r;
+		char text[300];
+
+		status_text(r, text, sizeof text);
+		if (r->cond == IMAP_COND_BAD || !strcasecmp(r->code, "BADCHARSET"))
+			st = mp_fail(err, MP_ERR_USAGE,
+				     "the server refused the search criteria: %s",
+				     text[0] ? text : "(no reason given)");
+		else
+			st = command_failed(s, "UID SEARCH failed",
+					    MP_ERR_UNAVAILABLE, err);
+	}
+	if (st == MP_OK && x.bad[0])
+		st = mp_fail(err, MP_ERR_PROTOCOL,
+			     "malformed SEARCH response from server: %s", x.bad);
+	if (st == MP_OK && x.over)
+		st = mp_fail(err, MP_ERR_PROTOCOL,
+			     "server answers SEARCH with more than %d messages",
+			     MAX_SEARCH);
+	if (st != MP_OK) {
+		free(x.v);
+		return st;
+	}
+	if (x.n > 1)
+		qsort(x.v, x.n, sizeof *x.v, cmp_u32);
+	size_t k = 0;
+	for (size_t i = 0; i < x.n; i++)
+		if (k == 0 || x.v[i] != x.v[k - 1])
+			x.v[k++] = x.v[i];
+	if (k == 0) {
+		free(x.v);
+		x.v = NULL;
+	}
+	*uids = x.v;
+	*n = k;
+	return MP_OK;
 }
 
 enum mp_status imap_logout(struct imap_session *s, struct mp_error *err)

@@ -98,6 +98,21 @@ enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
 			       struct imap_msginfo **out, size_t *n,
 			       struct mp_error *err);
 
+/* UID SEARCH criteria in the selected folder: the criteria are IMAP search
+ * keys as a user writes them ("SINCE 1-Nov-2026 SUBJECT report"), sent
+ * inside parentheses (the same meaning, and a trailing {N} can never start
+ * a literal). Text with 8-bit bytes must be UTF-8; such words and quoted
+ * strings go as literals, with CHARSET UTF-8 unless UTF8=ACCEPT is on.
+ * Criteria that are empty, hold CR or LF, start with CHARSET or are longer
+ * than 8000 bytes are MP_ERR_USAGE, and nothing is sent. A BAD (or NO
+ * [BADCHARSET]) is MP_ERR_USAGE with the server's words: the criteria were
+ * wrong; another NO is as for STATUS. The answer may be any length (it is
+ * read in pieces); more than 2000000 UIDs is MP_ERR_PROTOCOL. *uids gets
+ * the UIDs sorted, each once, and is freed by the caller (NULL when *n is
+ * 0). */
+enum mp_status imap_uid_search(struct imap_session *s, const char *criteria,
+			       uint32_t **uids, size_t *n, struct mp_error *err);
+
 /* Receives message bodies: BODY.PEEK[] literals with CRLF made LF, in
  * pieces of any size; info has what the same FETCH response said (UID,
  * FLAGS, INTERNALDATE, RFC822.SIZE when asked, else the literal's size).

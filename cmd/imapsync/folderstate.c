@@ -91,7 +91,8 @@ enum mp_status folder_state_load(const char *dir, bool dotted,
 		add(fs, (uint32_t)v, (uint32_t)uid, line + off);
 	}
 	fclose(f);
-	qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
+	if (fs->nuids > 1)
+		qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
 	return MP_OK;
 }
 

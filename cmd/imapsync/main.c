@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "imap.h"
+#include "imapdate.h"
 #include "strutil.h"
 #include "sync.h"
 
@@ -20,6 +22,13 @@ static const struct opt_def imapsync_opts[] = {
 	{ "layout", 0, OPT_VALUE, "maildir++|nested", "local folder layout (default maildir++)" },
 	{ "jobs", 0, OPT_VALUE, "N", "folders synced in parallel over N connections (default 2)" },
 	{ "mirror", 0, OPT_BOOL, NULL, "follow server expunges (moved to the local folder Removed)" },
+	{ "since", 0, OPT_VALUE, "DATE", "fetch only mail the server received on or after DATE:\n"
+	  "                             25-Nov-2026, 2026-11-25, or 30d (30 days ago)" },
+	{ "search", 0, OPT_VALUE, "CRITERIA", "fetch only mail matching these IMAP search keys,\n"
+	  "                             e.g. 'FROM boss UNSEEN' (with --since: both apply).\n"
+	  "                             Narrowing limits what is fetched, never what is kept:\n"
+	  "                             nothing local is removed, kept mail's flags follow,\n"
+	  "                             and mail that comes to match later is fetched then" },
 	{ "dry-run", 0, OPT_BOOL, NULL, "show what would be fetched, change nothing" },
 	{ "json", 0, OPT_BOOL, NULL, "print a JSON summary on stdout" },
 	{ "state", 0, OPT_VALUE, "DIR", "with --stdout or --mda: where folder state lives" },
@@ -43,6 +52,66 @@ static void probe_close(void *s) { imap_close(s); }
 static const struct probe_ops probe_ops = {
 	probe_open, probe_auth, probe_info, probe_conn, probe_quit, probe_close, true
 };
+
+/* A setting from the config file is a config error; from argv, usage. */
+static enum mp_status bad_setting(const struct cli *cli, const char *name,
+				  const char *why, struct mp_error *err)
+{
+	return mp_fail(err, strcmp(cli_origin(cli, name), "command line")
+		       ? MP_ERR_CONFIG : MP_ERR_USAGE,
+		       "%s: %s %s", cli_origin(cli, name), name, why);
+}
+
+/* --since DATE as a SEARCH date: "25-Nov-2026", "2026-11-25", or "30d",
+ * that many days before today (UTC). */
+static enum mp_status since_date(const struct cli *cli, const char *v,
+				 char out[IMAPDATE_DATE_LEN + 1],
+				 struct mp_error *err)
+{
+	size_t len = strlen(v);
+	time_t t;
+
+	if (len >= 2 && len <= 6 && v[len - 1] == 'd' &&
+	    strspn(v, "0123456789") == len - 1) {
+		t = time(NULL) - (time_t)strtol(v, NULL, 10) * 86400;
+	} else if (imapdate_parse_date(v, len, &t, err) != MP_OK) {
+		return bad_setting(cli, "since", "takes a date like 25-Nov-2026 or "
+				   "2026-11-25, or days back like 30d", err);
+	}
+	if (imapdate_format_date(t, out, err) != MP_OK)
+		return bad_setting(cli, "since", "is out of range", err);
+	return MP_OK;
+}
+
+/* --since and --search as one set of search keys for sync_folder, or
+ * NULL when neither narrows the run. The caller frees it. */
+static enum mp_status narrowing(const struct cli *cli, char **out,
+				struct mp_error *err)
+{
+	const char *since = cli_get(cli, "since");
+	const char *search = cli_get(cli, "search");
+	char date[IMAPDATE_DATE_LEN + 1];
+	enum mp_status st;
+
+	*out = NULL;
+	if (search) {
+		if (mp_has_line_break(search, strlen(search)))
+			return bad_setting(cli, "search", "must not hold a line break",
+					   err);
+		if (!search[strspn(search, " \t")])
+			return bad_setting(cli, "search", "is empty: give IMAP search "
+					   "keys such as 'FROM boss'", err);
+	}
+	if (since && (st = since_date(cli, since, date, err)) != MP_OK)
+		return st;
+	if (!since && !search)
+		return MP_OK;
+	size_t size = (since ? 7 + strlen(date) : 0) + (search ? strlen(search) + 1 : 0) + 1;
+	*out = mp_xmalloc(size);
+	snprintf(*out, size, "%s%s%s%s", since ? "SINCE " : "", since ? date : "",
+		 since && search ? " " : "", search ? search : "");
+	return MP_OK;
+}
 
 static enum mp_status options(struct cli *cli, struct sync_opts *o,
 			      struct mp_error *err)
@@ -92,6 +161,8 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 		if (mp_has_line_break(o->folders[i], strlen(o->folders[i])))
 			return mp_fail(err, MP_ERR_USAGE, "line breaks are not allowed in --folder");
 	o->excludes = cli_get_all(cli, "exclude", &o->nexcludes);
+	if ((st = narrowing(cli, &o->search, err)) != MP_OK)
+		return st;
 	o->quiet = cli->quiet;
 	o->progress = !cli->quiet && isatty(STDERR_FILENO);
 
@@ -120,12 +191,13 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 
 static enum mp_status run(struct cli *cli, struct mp_error *err)
 {
-	struct sync_opts o;
+	struct sync_opts o = { 0 };
 	enum mp_status st = cli_ensure_server(cli, err);
 	if (st == MP_OK)
 		st = options(cli, &o, err);
 	if (st == MP_OK)
 		st = sync_run(cli, &o, err);
+	free(o.search);
 	return st;
 }
 

@@ -459,11 +459,16 @@ static bool file_exists(void *ctx, const char *name)
 /* A run killed after journaling a batch but before its flush left UIDs
  * whose files never reached new/ or cur/: they are not had, so forget
  * them, to be fetched again. */
-static enum mp_status drop_unsettled(struct worker *w, struct mp_error *err)
+static enum mp_status drop_unsettled(struct worker *w, bool *dropped,
+				     struct mp_error *err)
 {
-	for (size_t i = 0; i < w->fs.nuids; i++)
-		if (!file_exists(w, w->fs.uids[i].name))
+	*dropped = false;
+	for (size_t i = 0; i < w->fs.nuids; i++) {
+		if (!file_exists(w, w->fs.uids[i].name)) {
+			*dropped = true;
 			return folder_state_compact(&w->fs, file_exists, w, err);
+		}
+	}
 	return MP_OK;
 }
 
@@ -511,13 +516,21 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 	}
 	if (st == MP_OK)
 		st = folder_state_load(dir, o->layout == LAYOUT_NESTED, &w->fs, err);
+	bool dropped = false;
 	if (st == MP_OK && w->md && !o->dry_run)
-		st = drop_unsettled(w, err);
+		st = drop_unsettled(w, &dropped, err);
+	/* After an interrupted run the kept UIDs may have holes (a batch moved
+	 * into place only in part): then look at every UID, not only those
+	 * above the highest kept. */
+	bool full_scan = dropped || w->fs.uidvalidity == 0;
 	if (st != MP_OK)
 		goto out;
 
 	struct imap_mailbox mb;
-	if (w->fs.uidvalidity) {
+	/* A narrowed run looks even at unchanged folders: criteria widened
+	 * since the last run, or met by mail as time passes, may now match
+	 * mail the backup lacks. */
+	if (w->fs.uidvalidity && !o->search) {
 		/* Unchanged since last time? Then it need not even be opened. */
 		st = imap_status(w->imap, f->name, &mb, err);
 		if (st != MP_OK)
@@ -554,17 +567,34 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 		maxuid = 0;
 	}
 
-	struct imap_msginfo *info = NULL;
-	size_t n = 0;
-	if (mb.messages > 0)
-		st = imap_fetch_info(w->imap, maxuid + 1, 0, 0, &info, &n, err);
-	uint32_t *todo = mp_xcalloc(n + 1, sizeof *todo);
+	uint32_t *todo = NULL;
 	size_t ntodo = 0;
-	for (size_t i = 0; st == MP_OK && i < n; i++)
-		if (info[i].uid > maxuid &&
-		    !folder_state_find(&w->fs, mb.uidvalidity, info[i].uid))
-			todo[ntodo++] = info[i].uid;
-	free(info);
+	if (o->search && mb.messages > 0) {
+		/* Narrowed: what matches anywhere in the folder and is not
+		 * kept, so mail skipped before is fetched once it matches.
+		 * What does not match is only left on the server: nothing
+		 * kept is touched. */
+		uint32_t *found = NULL;
+		size_t nfound = 0;
+		st = imap_uid_search(w->imap, o->search, &found, &nfound, err);
+		todo = mp_xcalloc(nfound + 1, sizeof *todo);
+		for (size_t i = 0; st == MP_OK && i < nfound; i++)
+			if (!folder_state_find(&w->fs, mb.uidvalidity, found[i]))
+				todo[ntodo++] = found[i];
+		free(found);
+	} else {
+		struct imap_msginfo *info = NULL;
+		size_t n = 0;
+		uint32_t first = full_scan ? 1 : maxuid + 1;
+		if (mb.messages > 0)
+			st = imap_fetch_info(w->imap, first, 0, 0, &info, &n, err);
+		todo = mp_xcalloc(n + 1, sizeof *todo);
+		for (size_t i = 0; st == MP_OK && i < n; i++)
+			if (info[i].uid >= first &&
+			    !folder_state_find(&w->fs, mb.uidvalidity, info[i].uid))
+				todo[ntodo++] = info[i].uid;
+		free(info);
+	}
 	w->batch = mp_xcalloc(BATCH + 1, sizeof *w->batch);
 	if (st == MP_OK && !o->dry_run)
 		st = fetch(w, todo, ntodo, err);
@@ -631,7 +661,8 @@ static char *printable(const char *name)
 static void print_result(struct shared *sh, const struct folder_result *r)
 {
 	const struct sync_opts *o = sh->opts;
-	if (o->json || o->quiet)
+	/* Failures always reach stderr; the rest is for people. */
+	if (r->status == MP_OK && (o->json || o->quiet))
 		return;
 	char *name = printable(r->name);
 	pthread_mutex_lock(&sh->lock);
@@ -839,16 +870,17 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 		free(threads);
 		if (opts->json)
 			print_json(&sh);
-		/* The run's status: the first folder that failed. */
+		/* The run's status is the first failure's; each was printed. */
+		size_t failed = 0;
 		for (size_t i = 0; i < sh.nfolders; i++) {
-			if (sh.results[i].status != MP_OK) {
-				char *name = printable(sh.results[i].name);
-				st = mp_fail(err, sh.results[i].status, "%s: %s", name,
-					     sh.results[i].error);
-				free(name);
-				break;
-			}
+			if (sh.results[i].status == MP_OK)
+				continue;
+			if (!failed++)
+				st = sh.results[i].status;
 		}
+		if (failed)
+			mp_fail(err, st, "%zu of %zu folders failed (see above); "
+				"they are synced on the next run", failed, sh.nfolders);
 		if (st == MP_OK && !opts->quiet && !opts->json) {
 			size_t fetched = 0;
 			unsigned long long bytes = 0;

@@ -20,6 +20,9 @@ struct sync_opts {
 	const char *const *excludes;     /* fnmatch patterns on UTF-8 names */
 	size_t nexcludes;
 	unsigned jobs;
+	char *search;                    /* IMAP search keys limiting what is
+					    fetched (--since, --search), or
+					    NULL; owned by main.c */
 	bool dry_run, mirror, json, quiet, progress;
 	char state_dir[4096];            /* stdout/mda: where folder state lives */
 };

@@ -376,8 +376,119 @@ make_mda() {
 	expect_status 0
 }
 
+# Messages delivered now (INTERNALDATE today), unlike imap_seed's.
+save_recent() {
+	local folder=$1 i
+	shift
+	for i in "$@"; do
+		printf 'From: Sender <sender@example.test>\nTo: alice@example.test\nSubject: %s\nMessage-ID: <%s@example.test>\n\nbody %s\n' \
+			"$i" "$i" "$i" | dadm save -u "$MP_USER" -m "$folder"
+	done
+}
+
+# The Subject lines of the messages in a Maildir, sorted.
+subjects() {
+	cat "$1"/new/* "$1"/cur/* 2>/dev/null | sed -n 's/^Subject: //p' | sed 's/.*?= //; s/-[0-9a-f]*$//' | sort
+}
+
 @test "--since and --search narrow what is fetched" {
-	skip "--since and --search are not implemented yet"
+	imap_create "Work"
+	# Years-old mail (imap_seed's INTERNALDATEs), then two from today.
+	imap_seed INBOX 4 --tag keep
+	imap_seed INBOX 5 --tag skip
+	imap_seed "Work" 3 --tag keep
+	save_recent INBOX recent-1 recent-2
+
+	# --search as given, in every folder: only the matching ones.
+	sync --maildir "$MD" --search 'SUBJECT keep'
+	expect_status 0
+	expect_err "2 folders, 7 new messages"
+	[ "$(folder_count "$MD")" -eq 4 ]
+	[ "$(folder_count "$MD/.Work")" -eq 3 ]
+	[ -z "$(subjects "$MD" | grep -v '^keep-')" ]
+
+	# --since: a day to come matches nothing, in either spelling.
+	sync --maildir "$MD" --since 2099-01-01
+	expect_status 0
+	expect_err "2 folders, 0 new messages"
+	sync --maildir "$MD" --since 1-Jan-2099
+	expect_status 0
+	expect_err "0 new messages"
+
+	# Both: SINCE and the search keys together; then a date that takes
+	# in the other recent one, but none of the old mail.
+	sync --maildir "$MD" --since 30d --search 'SUBJECT recent-1'
+	expect_status 0
+	expect_err "1 new messages"
+	sync --maildir "$MD" --since 2021-01-01 --json
+	expect_status 0
+	[ "$(json_get 'f["INBOX"]["fetched"]')" -eq 1 ]
+	[ "$(json_get 'f["Work"]["fetched"]')" -eq 0 ]
+	[ "$(folder_count "$MD")" -eq 6 ]
+
+	# Narrowing never removes: a narrow run that matches little keeps
+	# all, and flag changes still reach kept messages.
+	imap_flags add '\Flagged' INBOX 1
+	tree_snapshot "$MD/.Work/cur" >"$BATS_TEST_TMPDIR/work.before"
+	sync --maildir "$MD" --search 'SUBJECT nothing-like-this'
+	expect_status 0
+	expect_err "INBOX: 0 new (0.0 MB), 1 flags updated"
+	[ "$(folder_count "$MD")" -eq 6 ]
+	tree_snapshot "$MD/.Work/cur" >"$BATS_TEST_TMPDIR/work.after"
+	diff "$BATS_TEST_TMPDIR/work.before" "$BATS_TEST_TMPDIR/work.after"
+	[ "$(ls "$MD/cur" | grep -c ':2,F$')" -eq 1 ]
+
+	# Non-ASCII search text (sent as a UTF-8 literal) matches the
+	# RFC 2047-encoded subjects; mail left out before is fetched once
+	# criteria take it in; a config file's keys work as the flags do.
+	sync --maildir "$MD" --search 'SUBJECT "Grüße skip-3"' --dry-run
+	expect_status 0
+	expect_err "1 new messages"
+	mkdir -p "$XDG_CONFIG_HOME/mailpipe"
+	printf 'search = SUBJECT "Grüße skip"\nsince = 1-Jan-1990\n' >"$XDG_CONFIG_HOME/mailpipe/config"
+	sync --maildir "$MD"
+	expect_status 0
+	expect_err "5 new messages"
+	expect_backup_is_server "$MD" --flags --mtime
+	[ "$(subjects "$MD" | grep -c '^skip-')" -eq 5 ]
+}
+
+@test "--search and --since mistakes: the server's words for bad criteria (64); line breaks and bad dates refused before connecting" {
+	imap_seed INBOX 2
+	sync --maildir "$MD" --search 'FROBNICATE 7'
+	expect_status 64
+	expect_err "the server refused the search criteria:"
+	expect_err "FROBNICATE"
+	[ "$(folder_count "$MD")" -eq 0 ]
+	sync --maildir "$MD" --search 'SUBJECT "unclosed'
+	expect_status 64
+	expect_err "unclosed double quote"
+	# A literal's head would have the server wait for bytes.
+	sync --maildir "$MD" --search 'SUBJECT {3}'
+	expect_status 64
+	expect_err "outside double quotes"
+
+	# Nothing is even connected to: the server here does not exist.
+	local none="imaps://alice@127.0.0.1:1"
+	mp_run imapsync --server "$none" --maildir "$MD" --search $'SUBJECT a\r\nA1 DELETE INBOX'
+	expect_status 64
+	expect_err "line break"
+	mp_run imapsync --server "$none" --maildir "$MD" --search $'SUBJECT a\nb'
+	expect_status 64
+	mp_run imapsync --server "$none" --maildir "$MD" --search '  '
+	expect_status 64
+	mp_run imapsync --server "$none" --maildir "$MD" --since 2026-13-01
+	expect_status 64
+	expect_err "since takes a date like 25-Nov-2026"
+	mp_run imapsync --server "$none" --maildir "$MD" --since yesterday
+	expect_status 64
+	# From the config file it is a config error, with file and line.
+	mkdir -p "$XDG_CONFIG_HOME/mailpipe"
+	printf 'since = 31-Feb-2026\n' >"$XDG_CONFIG_HOME/mailpipe/config"
+	mp_run imapsync --server "$none" --maildir "$MD"
+	expect_status 78
+	expect_err "config:1: since takes a date"
+	refute_err "connect"
 }
 
 @test "--mbox DIR keeps one mboxrd file per folder" {

@@ -3,7 +3,8 @@
  * on loopback, answers as its struct fake says, and logs every byte it
  * received (raw) and where each read() began and how long it was (reads).
  * Hostile cases check that each ends in a clean error, and which of them
- * leave the session usable. */
+ * leave the session usable. UID SEARCH is answered as the case says,
+ * up to a SEARCH line of millions of UIDs. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -116,6 +117,9 @@ struct fake {
 	const char *status_tagged;
 	const char *examine_tagged;
 	const char *fetch_tagged;
+	const char *search_reply;     /* untagged answers to UID SEARCH */
+	const char *search_tagged;
+	size_t search_count;          /* first: "* SEARCH N ... 2 1" */
 	enum hostile hostile;
 	uint32_t target;              /* the UID a hostile action hits */
 };
@@ -399,6 +403,24 @@ static void fetch_info(int fd, const struct fake *f, const char *set,
 		}
 }
 
+/* One SEARCH line naming UIDs n down to 1. */
+static void search_lines(int fd, size_t n)
+{
+	static char buf[1 << 16];
+	size_t len = (size_t)snprintf(buf, sizeof buf, "* SEARCH");
+
+	for (size_t uid = n; uid > 0; uid--) {
+		if (len + 16 > sizeof buf) {
+			if (write_all(fd, buf, len) < 0)
+				return;
+			len = 0;
+		}
+		len += (size_t)snprintf(buf + len, sizeof buf - len, " %zu", uid);
+	}
+	memcpy(buf + len, "\r\n", 2);
+	write_all(fd, buf, len + 2);
+}
+
 static void tagged(int fd, const char *tag, const char *reply,
 		   const char *dflt)
 {
@@ -470,6 +492,11 @@ static int serve(int fd, const struct fake *f)
 				fetch_info(fd, f, set, rest);
 			}
 			tagged(fd, tag, f->fetch_tagged, "OK FETCH done");
+		} else if (!strncasecmp(rest, "UID SEARCH ", 11)) {
+			if (f->search_count)
+				search_lines(fd, f->search_count);
+			say(fd, f->search_reply ? f->search_reply : "");
+			tagged(fd, tag, f->search_tagged, "OK SEARCH done");
 		} else if (!strcasecmp(rest, "LOGOUT")) {
 			say(fd, "* BYE logging out\r\n");
 			tagged(fd, tag, NULL, "OK LOGOUT done");
@@ -1283,6 +1310,214 @@ static void test_fetch_info(void)
 	}
 }
 
+static void test_search(void)
+{
+	struct fake f = {
+		.search_reply = "* SEARCH 9 3 7\r\n* 5 EXISTS\r\n"
+				"* OK [ALERT] searching hard\r\n"
+				"* SEARCH\r\n"
+				"* SEARCH 3 12 (MODSEQ 917162500)\r\n",
+	};
+	struct mp_error err = { 0 };
+	uint32_t *u = NULL;
+	size_t n = 0;
+	struct sess x;
+
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "SINCE 1-Nov-2026 SUBJECT \"a (b)\"",
+				       &u, &n, &err), MP_OK,
+		       "UID SEARCH over several lines (%s)", err.msg);
+		is_int(n, 4, "four UIDs, each once");
+		if (n == 4)
+			ok(u[0] == 3 && u[1] == 7 && u[2] == 9 && u[3] == 12,
+			   "sorted ascending; MODSEQ passed over");
+		free(u);
+		is_str(imap_alert(x.s), "searching hard",
+		       "other responses acted on meanwhile");
+		is_int(imap_logout(x.s, &err), MP_OK, "still in step");
+		sess_end(&x);
+		ok(has(x.raw, " UID SEARCH (SINCE 1-Nov-2026 SUBJECT \"a (b)\")\r\n"),
+		   "criteria sent as given, inside parentheses");
+		sess_free(&x);
+	}
+
+	/* Nothing found. */
+	f.search_reply = "* SEARCH\r\n";
+	if (sess_open(&x, &f)) {
+		u = (uint32_t *)&n;
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_OK,
+		       "empty answer (%s)", err.msg);
+		ok(n == 0 && u == NULL, "no UIDs, NULL");
+		imap_logout(x.s, &err);
+		sess_end(&x);
+		sess_free(&x);
+	}
+
+	/* A SEARCH line far longer than a line the connection holds. */
+	f.search_reply = NULL;
+	f.search_count = 300000;
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_OK,
+		       "a 2 MB SEARCH line (%s)", err.msg);
+		is_int(n, 300000, "every UID");
+		bool sorted = n == 300000;
+		for (size_t i = 0; sorted && i < n; i++)
+			sorted = u[i] == i + 1;
+		ok(sorted, "all of them, ascending");
+		free(u);
+		is_int(imap_logout(x.s, &err), MP_OK, "still in step");
+		sess_end(&x);
+		sess_free(&x);
+	}
+
+	f.search_count = 2000001;
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_ERR_PROTOCOL,
+		       "more than 2000000 UIDs refused (%s)", err.msg);
+		ok(has(err.msg, "more than 2000000"), "says the cap");
+		ok(u == NULL && n == 0, "nothing handed out");
+		is_int(imap_logout(x.s, &err), MP_OK, "read to the end: in step");
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.search_count = 0;
+
+	f.search_reply = "* SEARCH 1 x2 3\r\n";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_ERR_PROTOCOL,
+		       "malformed SEARCH (%s)", err.msg);
+		ok(has(err.msg, "x2 3"), "shows where");
+		is_int(imap_logout(x.s, &err), MP_OK, "still in step");
+		sess_end(&x);
+		sess_free(&x);
+	}
+
+	f.search_reply = "* SEARCH 1 0\r\n";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_ERR_PROTOCOL,
+		       "UID 0 (%s)", err.msg);
+		sess_end(&x);
+		sess_free(&x);
+	}
+
+	f.search_reply = "* SEARCH 1 4294967296\r\n";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_ERR_PROTOCOL,
+		       "UID above 2^32-1 (%s)", err.msg);
+		sess_end(&x);
+		sess_free(&x);
+	}
+
+	/* Refusals. */
+	f.search_reply = NULL;
+	f.search_tagged = "BAD Error in IMAP command UID SEARCH: Unknown argument FOO";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "FOO", &u, &n, &err), MP_ERR_USAGE,
+		       "BAD: the criteria's fault (%s)", err.msg);
+		ok(has(err.msg, "the server refused the search criteria: Error in "
+		       "IMAP command UID SEARCH: Unknown argument FOO"),
+		   "in the server's words");
+		is_int(imap_logout(x.s, &err), MP_OK, "still in step");
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.search_tagged = "NO [BADCHARSET (US-ASCII)] no such charset";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "SUBJECT ü", &u, &n, &err),
+		       MP_ERR_USAGE, "NO [BADCHARSET] (%s)", err.msg);
+		ok(has(err.msg, "[BADCHARSET] no such charset"), "with its text");
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.search_tagged = "NO search failed";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err),
+		       MP_ERR_UNAVAILABLE, "NO (%s)", err.msg);
+		ok(has(err.msg, "UID SEARCH failed: server said NO search failed"),
+		   "with its text");
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.search_tagged = "NO [UNAVAILABLE] index busy";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "ALL", &u, &n, &err), MP_ERR_TEMP,
+		       "NO [UNAVAILABLE] is temporary (%s)", err.msg);
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.search_tagged = NULL;
+
+	/* Criteria refused before anything is sent. */
+	static const struct { const char *crit, *why; } bad[] = {
+		{ "SUBJECT a\r\nA1 LOGOUT", "line break" },
+		{ "SUBJECT a\n", "line break" },
+		{ "", "no search criteria" },
+		{ "  ", "no search criteria" },
+		{ "charset UTF-8 SUBJECT x", "leave CHARSET out" },
+		{ "SUBJECT \xff\xfe", "not UTF-8" },
+		{ "SUBJECT \"open", "unclosed double quote" },
+		{ "SUBJECT \"a\\\"", "unclosed double quote" },
+		{ "SUBJECT {3}", "'{' outside double quotes" },
+		{ "SUBJECT {3+} x", "'{' outside double quotes" },
+	};
+	if (sess_open(&x, &f)) {
+		for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+			is_int(imap_uid_search(x.s, bad[i].crit, &u, &n, &err),
+			       MP_ERR_USAGE, "refused: %s (%s)", bad[i].why, err.msg);
+			ok(has(err.msg, bad[i].why), "... says so");
+		}
+		char *long_crit = malloc(8100);
+		memset(long_crit, 'A', 8099);
+		long_crit[8099] = '\0';
+		is_int(imap_uid_search(x.s, long_crit, &u, &n, &err), MP_ERR_USAGE,
+		       "criteria over 8000 bytes (%s)", err.msg);
+		free(long_crit);
+		is_int(imap_uid_search(x.s, "CHARSETS \"{3}\"", &u, &n, &err),
+		       MP_OK, "a word that only starts with CHARSET goes, and "
+		       "'{' in quotes");
+		free(u);
+		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT");
+		sess_end(&x);
+		is_int(count_of(x.raw, "SEARCH"), 1, "only the good one was sent");
+		sess_free(&x);
+	}
+
+	/* 8-bit text: UTF-8 literals, with CHARSET UTF-8. */
+	f.search_reply = "* SEARCH 4\r\n";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "OR SUBJECT \"Grüße \\\"x\\\"\" "
+				       "FROM Jörg", &u, &n, &err), MP_OK,
+		       "8-bit criteria (%s)", err.msg);
+		ok(n == 1 && u[0] == 4, "answered");
+		free(u);
+		is_int(imap_logout(x.s, &err), MP_OK, "in step");
+		sess_end(&x);
+		ok(has(x.raw, " UID SEARCH CHARSET UTF-8 (OR SUBJECT {11}\r\n"
+		       "Grüße \"x\" FROM {5}\r\nJörg)\r\n"),
+		   "8-bit string and word as synchronizing literals");
+		ok(has(x.trace_buf, "S: + go ahead"), "waited for the go-ahead");
+		sess_free(&x);
+	}
+	f.caps = "LITERAL+ ENABLE UTF8=ACCEPT";
+	if (sess_open(&x, &f)) {
+		is_int(imap_uid_search(x.s, "BODY é", &u, &n, &err), MP_OK,
+		       "LITERAL+ (%s)", err.msg);
+		free(u);
+		is_int(imap_enable(x.s, &err), MP_OK, "ENABLE UTF8=ACCEPT");
+		is_int(imap_uid_search(x.s, "BODY \"ü\" TEXT x", &u, &n, &err),
+		       MP_OK, "under UTF8=ACCEPT (%s)", err.msg);
+		free(u);
+		is_int(imap_logout(x.s, &err), MP_OK, "in step");
+		sess_end(&x);
+		ok(has(x.raw, " UID SEARCH CHARSET UTF-8 (BODY {2+}\r\né)\r\n"),
+		   "non-synchronizing literal");
+		ok(has(x.raw, " UID SEARCH (BODY {2+}\r\nü TEXT x)\r\n"),
+		   "no CHARSET once UTF8=ACCEPT is on");
+		ok(!has(x.trace_buf, "S: + go ahead"), "no waiting");
+		sess_free(&x);
+	}
+}
+
 /* 64 KiB less one: the client reads literals in pieces of this size. */
 #define PIECE (64 * 1024 - 1)
 
@@ -1708,6 +1943,7 @@ int main(void)
 	test_list();
 	test_status_examine();
 	test_fetch_info();
+	test_search();
 	test_bodies();
 	test_pipelined();
 	test_hostile();
