@@ -357,6 +357,9 @@ pop3_clear() {
 		[ -d "$MP_MAILDIR/$d" ] || continue
 		find "$MP_MAILDIR/$d" -mindepth 1 -maxdepth 1 -type f -delete
 	done
+	# Dovecot's INBOX indexes would still list what was just removed
+	# (another suite may have used the mailbox over IMAP): start afresh.
+	rm -f "$MP_MAILDIR"/dovecot.index* "$MP_MAILDIR"/dovecot-uidlist
 	rm -f "$POP3_MANIFEST"
 	: >"$POP3_MANIFEST"
 }

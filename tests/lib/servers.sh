@@ -91,6 +91,13 @@ _mp_write_dovecot_conf() {
 	}
 	first_valid_uid = 1
 	mail_location = maildir:~/Maildir
+	# '/' between levels (and listescape for the Maildir++ files), so
+	# folder names may hold '.', as on most real servers.
+	mail_plugins = \$mail_plugins listescape
+	namespace inbox {
+	  separator = /
+	  inbox = yes
+	}
 	pop3_uidl_format = %08Xu%08Xv
 	postmaster_address = postmaster@$MP_DOMAIN
 	hostname = mail.$MP_DOMAIN
