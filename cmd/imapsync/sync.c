@@ -530,7 +530,7 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 	/* A narrowed run looks even at unchanged folders: criteria widened
 	 * since the last run, or met by mail as time passes, may now match
 	 * mail the backup lacks. */
-	if (w->fs.uidvalidity && !o->search) {
+	if (w->fs.uidvalidity && !o->search && !res->prechecked) {
 		/* Unchanged since last time? Then it need not even be opened. */
 		st = imap_status(w->imap, f->name, &mb, err);
 		if (st != MP_OK)
@@ -628,6 +628,36 @@ out:
 	return st;
 }
 
+/* Ask STATUS for a folder the backup has, on the first connection, before
+ * any other is opened: a run where nothing changed then costs one login
+ * and one round trip a folder. Leaves res->unchanged set when so. */
+static void precheck(struct worker *w, const struct imap_folder *f,
+		     struct folder_result *res)
+{
+	const struct sync_opts *o = w->sh->opts;
+	if (o->search || o->mirror || o->dry_run)
+		return;
+	char *local = NULL, dir[4200];
+	struct mp_error ignored;
+	if (folder_local_name(f, w->utf8, o->layout, &res->name, &local, &ignored) != MP_OK)
+		return;
+	const char *base = o->output == OUT_MAILDIR ? o->target : o->state_dir;
+	bool fits = PATHF(dir, "%s%s%s", base, *local ? "/" : "", local);
+	free(local);
+	struct folder_state fs;
+	if (!fits || folder_state_load(dir, o->layout == LAYOUT_NESTED, &fs, &ignored) != MP_OK)
+		return;
+	struct imap_mailbox mb;
+	if (fs.uidvalidity && imap_status(w->imap, f->name, &mb, &ignored) == MP_OK) {
+		uint32_t maxuid = folder_state_max_uid(&fs, mb.uidvalidity);
+		res->prechecked = true;
+		res->unchanged = mb.uidvalidity == fs.uidvalidity &&
+				 mb.uidnext <= maxuid + 1 && mb.highestmodseq &&
+				 mb.highestmodseq == fs.highestmodseq;
+	}
+	folder_state_free(&fs);
+}
+
 /* --- workers --- */
 
 static enum mp_status open_session(struct shared *sh, struct imap_session **out,
@@ -693,6 +723,10 @@ static void *work(void *arg)
 			break;
 		struct folder_result *r = &sh->results[i];
 		struct mp_error err = { 0 };
+		if (r->unchanged) {
+			print_result(sh, r);
+			continue;
+		}
 		if (!w->imap && open_session(sh, &w->imap, &err) != MP_OK) {
 			r->status = err.status;
 			mp_strlcpy(r->error, err.msg, sizeof r->error);
@@ -854,9 +888,17 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 	}
 	if (st == MP_OK) {
 		sh.results = mp_xcalloc(sh.nfolders + 1, sizeof *sh.results);
+		workers[0].sh = &sh;
+		workers[0].utf8 = imap_utf8(workers[0].imap);
+		size_t changed = 0;
+		for (size_t i = 0; i < sh.nfolders; i++) {
+			precheck(&workers[0], &sh.folders[i], &sh.results[i]);
+			changed += !sh.results[i].unchanged;
+		}
+		/* More connections only for folders that need work. */
 		unsigned jobs = opts->jobs;
-		if (jobs > sh.nfolders)
-			jobs = sh.nfolders ? (unsigned)sh.nfolders : 1;
+		if (jobs > changed)
+			jobs = changed ? (unsigned)changed : 1;
 		pthread_t *threads = mp_xcalloc(jobs, sizeof *threads);
 		for (unsigned j = 0; j < jobs; j++) {
 			workers[j].sh = &sh;

@@ -33,6 +33,7 @@ struct folder_result {
 	size_t fetched, flags_updated, removed, matched;
 	unsigned long long bytes;
 	bool unchanged, uidvalidity_changed, refused_empty;
+	bool prechecked;                 /* STATUS already asked this run */
 	enum mp_status status;
 	char error[512];
 };
