@@ -14,7 +14,7 @@
 #include "sync.h"
 
 static const struct opt_def imapsync_opts[] = {
-	{ "maildir", 0, OPT_VALUE, "DIR", "back up into DIR, one Maildir per folder (default)" },
+	{ "maildir", 0, OPT_VALUE, "DIR", "back up into DIR, one Maildir per folder" },
 	{ "stdout", 0, OPT_BOOL, NULL, "write new messages to stdout as an mboxrd stream" },
 	{ "mda", 0, OPT_VALUE, "CMD", "pipe each new message to CMD (recorded after exit 0)" },
 	{ "folder", 0, OPT_LIST, "PATTERN", "folders to sync (IMAP LIST pattern, * and %; repeatable)" },
@@ -113,6 +113,17 @@ static enum mp_status narrowing(const struct cli *cli, char **out,
 	return MP_OK;
 }
 
+/* A bad value: a usage error from the command line, a config error (with
+ * file:line) from the config file. */
+static enum mp_status bad_value(const struct cli *cli, const char *name,
+				const char *what, struct mp_error *err)
+{
+	const char *origin = cli_origin(cli, name);
+	return mp_fail(err, strcmp(origin, "command line") ? MP_ERR_CONFIG : MP_ERR_USAGE,
+		       "%s: %s must be %s, not '%s'", origin, name, what,
+		       cli_get(cli, name));
+}
+
 static enum mp_status options(struct cli *cli, struct sync_opts *o,
 			      struct mp_error *err)
 {
@@ -131,6 +142,9 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 	if (outputs == 0)
 		return mp_fail(err, MP_ERR_USAGE,
 			       "say where the copy goes: --maildir DIR, --stdout or --mda CMD");
+	if (o->json && out_stdout)
+		return mp_fail(err, MP_ERR_USAGE,
+			       "--json and --stdout both write to stdout; choose one");
 	o->output = out_stdout ? OUT_STDOUT : cli_get(cli, "mda") ? OUT_MDA : OUT_MAILDIR;
 	o->target = o->output == OUT_MDA ? cli_get(cli, "mda") : cli_get(cli, "maildir");
 	if (o->mirror && o->output != OUT_MAILDIR)
@@ -138,8 +152,7 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 
 	const char *layout = cli_get(cli, "layout");
 	if (layout && strcmp(layout, "maildir++") && strcmp(layout, "nested"))
-		return mp_fail(err, MP_ERR_USAGE, "--layout is maildir++ or nested, not '%s'",
-			       layout);
+		return bad_value(cli, "layout", "maildir++ or nested", err);
 	o->layout = layout && !strcmp(layout, "nested") ? LAYOUT_NESTED : LAYOUT_MAILDIRPP;
 
 	o->jobs = 2;
@@ -148,7 +161,7 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 		char *end;
 		unsigned long n = strtoul(jobs, &end, 10);
 		if (!*jobs || *end || n < 1 || n > 16)
-			return mp_fail(err, MP_ERR_USAGE, "--jobs must be 1 to 16, not '%s'", jobs);
+			return bad_value(cli, "jobs", "a number from 1 to 16", err);
 		o->jobs = (unsigned)n;
 	}
 	static const char *const all[] = { "*" };

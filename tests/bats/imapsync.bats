@@ -350,6 +350,15 @@ make_mda() {
 	mp_run imapsync --server "imaps://alice@127.0.0.1:1"
 	expect_status 64
 	[ ! -e "$MD" ]
+	# --json would land inside the mbox stream.
+	mp_run imapsync --server "imaps://alice@127.0.0.1:1" --stdout --json
+	expect_status 64
+	expect_err "--json and --stdout"
+	# The same bad values from the config file are config errors (78).
+	printf 'server = imaps://alice@127.0.0.1:1\nlayout = flat\n' >"$XDG_CONFIG_HOME/mailpipe.conf"
+	mp_run imapsync --config "$XDG_CONFIG_HOME/mailpipe.conf" --maildir "$MD"
+	expect_status 78
+	expect_err "mailpipe.conf:2: layout must be"
 }
 
 @test "a second imapsync on the same backup while one runs refuses with 75" {
