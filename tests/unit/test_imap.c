@@ -5,9 +5,6 @@
  * Hostile cases check that each ends in a clean error, and which of them
  * leave the session usable. UID SEARCH is answered as the case says,
  * up to a SEARCH line of millions of UIDs. */
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,42 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fakesrv.h"
 #include "imap.h"
 #include "session.h"
 #include "tap.h"
 #include "url.h"
 
-static char logdir[] = "/tmp/mp-imap-XXXXXX";
-static char raw_path[64], reads_path[64];
+static struct fake_logs logs;
 
-static bool has(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
+/* Seconds a fake server may live. */
+#define CHILD_LIMIT_S 60
 
 static void skip(const char *why)
 {
 	tap_count++;
 	printf("ok %d # SKIP %s\n", tap_count, why);
-}
-
-static void diag_unless(bool good, const char *text)
-{
-	if (good || !text)
-		return;
-	fputs("# ", stdout);
-	for (; *text; text++) {
-		if (*text == '\n' && text[1])
-			fputs("\n# ", stdout);
-		else if (*text != '\r')
-			putchar(*text);
-	}
-	putchar('\n');
 }
 
 /* --- the mailbox --- */
@@ -123,84 +102,6 @@ struct fake {
 	enum hostile hostile;
 	uint32_t target;              /* the UID a hostile action hits */
 };
-
-struct rd {
-	int fd;
-	char buf[1 << 16];
-	size_t start, end, total;
-	FILE *raw, *reads;
-};
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t r = write(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int say(int fd, const char *s)
-{
-	return write_all(fd, s, strlen(s));
-}
-
-static bool rd_fill(struct rd *r)
-{
-	ssize_t n;
-
-	if (r->start > 0) {
-		memmove(r->buf, r->buf + r->start, r->end - r->start);
-		r->end -= r->start;
-		r->start = 0;
-	}
-	if (r->end == sizeof r->buf)
-		return false;
-	do
-		n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return false;
-	fwrite(r->buf + r->end, 1, (size_t)n, r->raw);
-	fprintf(r->reads, "%zu %zd\n", r->total, n);
-	fflush(r->raw);
-	fflush(r->reads);
-	r->total += (size_t)n;
-	r->end += (size_t)n;
-	return true;
-}
-
-/* The next line without its CRLF, appended to line at *len. */
-static bool rd_line(struct rd *r, char *line, size_t cap, size_t *len)
-{
-	for (;;) {
-		char *lf = memchr(r->buf + r->start, '\n', r->end - r->start);
-
-		if (lf) {
-			size_t n = (size_t)(lf - (r->buf + r->start));
-
-			if (*len + n >= cap)
-				return false;
-			memcpy(line + *len, r->buf + r->start, n);
-			if (n > 0 && line[*len + n - 1] == '\r')
-				n--;
-			*len += n;
-			line[*len] = '\0';
-			r->start += (size_t)(lf - (r->buf + r->start)) + 1;
-			return true;
-		}
-		if (!rd_fill(r))
-			return false;
-	}
-}
 
 static bool rd_bytes(struct rd *r, char *out, size_t n)
 {
@@ -430,16 +331,15 @@ static void tagged(int fd, const char *tag, const char *reply,
 	say(fd, buf);
 }
 
-static int serve(int fd, const struct fake *f)
+static int serve(int fd, const void *arg)
 {
-	static struct rd r;
+	const struct fake *f = arg;
+	static char in[1 << 16];
 	static char cmd[1 << 16];
+	struct rd r;
 	char buf[600];
 
-	r.fd = fd;
-	r.raw = fopen(raw_path, "w");
-	r.reads = fopen(reads_path, "w");
-	if (!r.raw || !r.reads)
+	if (!rd_open(&r, fd, &logs, in, sizeof in))
 		return 90;
 	snprintf(buf, sizeof buf, "* OK [CAPABILITY IMAP4rev1 %s] fake IMAP "
 		 "ready\r\n", f->caps ? f->caps : "");
@@ -505,93 +405,11 @@ static int serve(int fd, const struct fake *f)
 			tagged(fd, tag, NULL, "BAD unknown command");
 		}
 	}
-	fclose(r.raw);
-	fclose(r.reads);
+	rd_close(&r);
 	return 0;
 }
 
 /* --- parent side --- */
-
-static pid_t spawn(const struct fake *f, unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof sin;
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	pid_t pid;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(lfd, 4) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &len) < 0) {
-		perror("listen");
-		exit(2);
-	}
-	*port = ntohs(sin.sin_port);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(2);
-	}
-	if (pid == 0) {
-		int fd;
-
-		signal(SIGPIPE, SIG_IGN);
-		alarm(60);  /* never outlive a stuck test */
-		fd = accept(lfd, NULL, NULL);
-		close(lfd);
-		if (fd >= 0)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
-				   sizeof(int));
-		_exit(fd < 0 ? 99 : serve(fd, f));
-	}
-	close(lfd);
-	return pid;
-}
-
-static int reap(pid_t pid)
-{
-	int status;
-
-	for (int i = 0; i < 6000; i++) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status)
-						 : 100 + WTERMSIG(status);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-static char *slurp(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (f) {
-		for (;;) {
-			if (n + 65536 + 1 > cap) {
-				cap = (n + 65536 + 1) * 2;
-				buf = realloc(buf, cap);
-			}
-			size_t k = fread(buf + n, 1, cap - n - 1, f);
-			if (k == 0)
-				break;
-			n += k;
-		}
-		fclose(f);
-	}
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[n] = '\0';
-	if (size)
-		*size = n;
-	return buf;
-}
 
 struct sess {
 	struct server_opts so;
@@ -608,20 +426,13 @@ struct sess {
 static bool sess_open(struct sess *x, const struct fake *f)
 {
 	struct mp_error err = { 0 };
-	char url[64];
 	unsigned port;
 
 	memset(x, 0, sizeof *x);
-	x->pid = spawn(f, &port);
-	snprintf(url, sizeof url, "imap://127.0.0.1:%u", port);
-	if (url_parse(url, &x->so.url, &err) != MP_OK) {
-		ok(0, "parse %s: %s", url, err.msg);
-		return false;
-	}
-	x->so.tls = TLS_MODE_NONE;
-	x->so.conn.timeout_ms = 10000;
+	x->pid = spawn(serve, f, CHILD_LIMIT_S, &port);
 	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
-	x->so.conn.trace = x->trace;
+	if (!fake_server_opts(&x->so, "imap", port, 10000, x->trace))
+		return false;
 	if (imap_open(&x->s, &x->so, &err) != MP_OK) {
 		ok(0, "imap_open: %s", err.msg);
 		x->s = NULL;
@@ -635,12 +446,12 @@ static void sess_end(struct sess *x)
 {
 	imap_close(x->s);
 	x->s = NULL;
-	x->child = reap(x->pid);
+	x->child = reap(x->pid, CHILD_LIMIT_S);
 	if (x->trace)
 		fclose(x->trace);
 	x->trace = NULL;
-	x->raw = slurp(raw_path, &x->raw_len);
-	x->reads = slurp(reads_path, NULL);
+	x->raw = slurp(logs.raw, &x->raw_len);
+	x->reads = slurp(logs.reads, NULL);
 }
 
 static void sess_free(struct sess *x)
@@ -654,38 +465,13 @@ static void sess_free(struct sess *x)
 static long read_of(const struct sess *x, const char *needle, int k)
 {
 	const char *p = x->raw;
-	size_t off, len;
-	long i = 0;
 
 	for (int j = 0; p && j <= k; j++) {
 		p = strstr(p, needle);
 		if (p && j < k)
 			p++;
 	}
-	if (!p)
-		return -1;
-	off = (size_t)(p - x->raw);
-	for (const char *q = x->reads; q && *q; i++) {
-		size_t start;
-
-		if (sscanf(q, "%zu %zu", &start, &len) != 2)
-			break;
-		if (off >= start && off < start + len)
-			return i;
-		q = strchr(q, '\n');
-		if (q)
-			q++;
-	}
-	return -1;
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = hay; p && (p = strstr(p, needle)); p++)
-		n++;
-	return n;
+	return p ? read_index(x->reads, (size_t)(p - x->raw)) : -1;
 }
 
 /* --- a recording sink --- */
@@ -1931,12 +1717,10 @@ static void test_sink_errors(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(logdir)) {
+	if (!fake_logs_make(&logs, "/tmp/mp-imap-XXXXXX")) {
 		perror("mkdtemp");
 		return 2;
 	}
-	snprintf(raw_path, sizeof raw_path, "%s/raw", logdir);
-	snprintf(reads_path, sizeof reads_path, "%s/reads", logdir);
 
 	test_memory();
 	test_enable();
@@ -1949,8 +1733,6 @@ int main(void)
 	test_hostile();
 	test_sink_errors();
 
-	unlink(raw_path);
-	unlink(reads_path);
-	rmdir(logdir);
+	fake_logs_remove(&logs);
 	return tap_done();
 }

@@ -3,46 +3,25 @@
  * answers as its struct fake says, and logs every byte it received (raw)
  * and where each read() began and how long it was (reads). Hostile cases
  * check that every oversized or endless answer ends in a clean error. */
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fakesrv.h"
 #include "pop3.h"
 #include "session.h"
 #include "tap.h"
 #include "url.h"
 
-static char logdir[] = "/tmp/mp-pop3-XXXXXX";
-static char raw_path[64], reads_path[64];
+static struct fake_logs logs;
 
-static bool has(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
-static void diag_unless(bool good, const char *text)
-{
-	if (good || !text)
-		return;
-	fputs("# ", stdout);
-	for (; *text; text++) {
-		if (*text == '\n' && text[1])
-			fputs("\n# ", stdout);
-		else if (*text != '\r')
-			putchar(*text);
-	}
-	putchar('\n');
-}
+/* Seconds a fake server may live. */
+#define CHILD_LIMIT_S 60
 
 /* --- the fake server (child side) --- */
 
@@ -70,83 +49,6 @@ struct fake {
 	size_t max_line;              /* the client's line cap; 0: default */
 	enum hostile hostile;
 };
-
-struct rd {
-	int fd;
-	char buf[1 << 16];
-	size_t start, end, total;
-	FILE *raw, *reads;
-};
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t r = write(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int say(int fd, const char *s)
-{
-	return write_all(fd, s, strlen(s));
-}
-
-static bool rd_fill(struct rd *r)
-{
-	ssize_t n;
-
-	if (r->start > 0) {
-		memmove(r->buf, r->buf + r->start, r->end - r->start);
-		r->end -= r->start;
-		r->start = 0;
-	}
-	if (r->end == sizeof r->buf)
-		return false;
-	do
-		n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return false;
-	fwrite(r->buf + r->end, 1, (size_t)n, r->raw);
-	fprintf(r->reads, "%zu %zd\n", r->total, n);
-	fflush(r->raw);
-	fflush(r->reads);
-	r->total += (size_t)n;
-	r->end += (size_t)n;
-	return true;
-}
-
-/* The next line without its CRLF. */
-static bool rd_line(struct rd *r, char *line, size_t cap)
-{
-	for (;;) {
-		char *lf = memchr(r->buf + r->start, '\n', r->end - r->start);
-
-		if (lf) {
-			size_t n = (size_t)(lf - (r->buf + r->start));
-
-			if (n >= cap)
-				return false;
-			memcpy(line, r->buf + r->start, n);
-			if (n > 0 && line[n - 1] == '\r')
-				n--;
-			line[n] = '\0';
-			r->start += (size_t)(lf - (r->buf + r->start)) + 1;
-			return true;
-		}
-		if (!rd_fill(r))
-			return false;
-	}
-}
 
 /* Octets of a message on the wire, CRLF line ends, unstuffed. */
 static size_t wire_size(const char *m)
@@ -226,19 +128,18 @@ static void list_forever(int fd)
 	}
 }
 
-static int serve(int fd, const struct fake *f)
+static int serve(int fd, const void *arg)
 {
-	static struct rd r;
+	const struct fake *f = arg;
+	static char in[1 << 16];
+	struct rd r;
 	char line[1024], buf[256];
 	unsigned long num;
 
-	r.fd = fd;
-	r.raw = fopen(raw_path, "w");
-	r.reads = fopen(reads_path, "w");
-	if (!r.raw || !r.reads)
+	if (!rd_open(&r, fd, &logs, in, sizeof in))
 		return 90;
 	say(fd, "+OK fake POP3 ready <1.2@fake.test>\r\n");
-	while (rd_line(&r, line, sizeof line)) {
+	for (size_t len = 0; rd_line(&r, line, sizeof line, &len); len = 0) {
 		if (!strcasecmp(line, "CAPA")) {
 			say(fd, "+OK capabilities\r\n");
 			for (const char *p = f->caps ? f->caps : ""; *p;) {
@@ -322,91 +223,11 @@ static int serve(int fd, const struct fake *f)
 			say(fd, "-ERR unknown command\r\n");
 		}
 	}
-	fclose(r.raw);
-	fclose(r.reads);
+	rd_close(&r);
 	return 0;
 }
 
 /* --- parent side --- */
-
-static pid_t spawn(const struct fake *f, unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof sin;
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	pid_t pid;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(lfd, 4) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &len) < 0) {
-		perror("listen");
-		exit(2);
-	}
-	*port = ntohs(sin.sin_port);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(2);
-	}
-	if (pid == 0) {
-		int fd;
-
-		signal(SIGPIPE, SIG_IGN);
-		alarm(60);  /* never outlive a stuck test */
-		fd = accept(lfd, NULL, NULL);
-		close(lfd);
-		if (fd >= 0)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
-				   sizeof(int));
-		_exit(fd < 0 ? 99 : serve(fd, f));
-	}
-	close(lfd);
-	return pid;
-}
-
-static int reap(pid_t pid)
-{
-	int status;
-
-	for (int i = 0; i < 6000; i++) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status)
-						 : 100 + WTERMSIG(status);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (f) {
-		for (;;) {
-			if (n + 65536 + 1 > cap) {
-				cap = (n + 65536 + 1) * 2;
-				buf = realloc(buf, cap);
-			}
-			size_t k = fread(buf + n, 1, cap - n - 1, f);
-			if (k == 0)
-				break;
-			n += k;
-		}
-		fclose(f);
-	}
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[n] = '\0';
-	return buf;
-}
 
 struct sess {
 	struct server_opts so;
@@ -422,21 +243,14 @@ struct sess {
 static bool sess_open(struct sess *x, const struct fake *f)
 {
 	struct mp_error err = { 0 };
-	char url[64];
 	unsigned port;
 
 	memset(x, 0, sizeof *x);
-	x->pid = spawn(f, &port);
-	snprintf(url, sizeof url, "pop3://127.0.0.1:%u", port);
-	if (url_parse(url, &x->so.url, &err) != MP_OK) {
-		ok(0, "parse %s: %s", url, err.msg);
-		return false;
-	}
-	x->so.tls = TLS_MODE_NONE;
-	x->so.conn.timeout_ms = 10000;
-	x->so.conn.max_line = f->max_line;
+	x->pid = spawn(serve, f, CHILD_LIMIT_S, &port);
 	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
-	x->so.conn.trace = x->trace;
+	if (!fake_server_opts(&x->so, "pop3", port, 10000, x->trace))
+		return false;
+	x->so.conn.max_line = f->max_line;
 	if (pop3_open(&x->s, &x->so, &err) != MP_OK) {
 		ok(0, "pop3_open: %s", err.msg);
 		x->s = NULL;
@@ -450,12 +264,12 @@ static void sess_end(struct sess *x)
 {
 	pop3_close(x->s);
 	x->s = NULL;
-	x->child = reap(x->pid);
+	x->child = reap(x->pid, CHILD_LIMIT_S);
 	if (x->trace)
 		fclose(x->trace);
 	x->trace = NULL;
-	x->raw = slurp(raw_path);
-	x->reads = slurp(reads_path);
+	x->raw = slurp(logs.raw, NULL);
+	x->reads = slurp(logs.reads, NULL);
 }
 
 static void sess_free(struct sess *x)
@@ -463,40 +277,6 @@ static void sess_free(struct sess *x)
 	free(x->trace_buf);
 	free(x->raw);
 	free(x->reads);
-}
-
-/* Did a and b (first occurrences in raw) arrive in the same read()? */
-static bool same_read(const struct sess *x, const char *a, const char *b)
-{
-	const char *pa = strstr(x->raw, a), *pb = strstr(x->raw, b);
-	const char *p = x->reads;
-	size_t oa, ob, off, len;
-	long ia = -1, ib = -1, i = 0;
-
-	if (!pa || !pb)
-		return false;
-	oa = (size_t)(pa - x->raw);
-	ob = (size_t)(pb - x->raw);
-	while (p && *p && sscanf(p, "%zu %zu", &off, &len) == 2) {
-		if (oa >= off && oa < off + len)
-			ia = i;
-		if (ob >= off && ob < off + len)
-			ib = i;
-		i++;
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return ia >= 0 && ia == ib;
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = hay; p && (p = strstr(p, needle)); p++)
-		n++;
-	return n;
 }
 
 /* --- a recording sink --- */
@@ -676,9 +456,10 @@ static void test_list_pipelined(void)
 	}
 	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT after LIST");
 	sess_end(&x);
-	ok(same_read(&x, "LIST\r\n", "UIDL\r\n"),
+	ok(same_read(x.raw, x.reads, "LIST\r\n", "UIDL\r\n"),
 	   "LIST and UIDL arrived in one read (pipelined)");
-	diag_unless(same_read(&x, "LIST\r\n", "UIDL\r\n"), x.reads);
+	diag_unless(same_read(x.raw, x.reads, "LIST\r\n", "UIDL\r\n"),
+		    x.reads);
 	free(e);
 	sess_free(&x);
 }
@@ -706,7 +487,8 @@ static void test_list_plain(void)
 	   !strcmp(e[1].uidl, "BBB"), "sorted and merged by number");
 	pop3_quit(x.s, &err);
 	sess_end(&x);
-	ok(has(x.raw, "LIST\r\nUIDL\r\n") && !same_read(&x, "LIST\r\n", "UIDL\r\n"),
+	ok(has(x.raw, "LIST\r\nUIDL\r\n") &&
+	   !same_read(x.raw, x.reads, "LIST\r\n", "UIDL\r\n"),
 	   "without PIPELINING, UIDL only after LIST's answer");
 	free(e);
 	sess_free(&x);
@@ -994,7 +776,7 @@ static void test_retr_exact(void)
 	ok(g.maxchunk <= 64 * 1024, "no piece over 64 KiB (%zu)", g.maxchunk);
 	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT");
 	sess_end(&x);
-	ok(same_read(&x, "RETR 1\r\n", "RETR 4\r\n"),
+	ok(same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 4\r\n"),
 	   "all four RETRs in one read (pipelined)");
 	snprintf(note, sizeof note, "S: +OK %zu octets\n", wire_size(m_dots));
 	ok(has(x.trace_buf, note), "status lines traced");
@@ -1029,13 +811,14 @@ static void test_retr_window(void)
 		ok(same_msg(&g, 7, m_bytes), "last one intact");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(same_read(&x, "RETR 1\r\n", "RETR 4\r\n"),
+		ok(same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 4\r\n"),
 		   "the first four RETRs sent together");
-		ok(!same_read(&x, "RETR 1\r\n", "RETR 5\r\n"),
+		ok(!same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 5\r\n"),
 		   "but not the fifth");
-		ok(same_read(&x, "RETR 5\r\n", "RETR 6\r\n"),
+		ok(same_read(x.raw, x.reads, "RETR 5\r\n", "RETR 6\r\n"),
 		   "refilled in a batch once half were done");
-		diag_unless(same_read(&x, "RETR 5\r\n", "RETR 6\r\n"), x.reads);
+		diag_unless(same_read(x.raw, x.reads, "RETR 5\r\n", "RETR 6\r\n"),
+			    x.reads);
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1049,7 +832,8 @@ static void test_retr_window(void)
 		ok(same_msg(&g, 2, m_dots), "third intact");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, "RETR 1\r\n") && !same_read(&x, "RETR 1\r\n", "RETR 2\r\n"),
+		ok(has(x.raw, "RETR 1\r\n") &&
+		   !same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 2\r\n"),
 		   "RETR 2 only after message 1");
 		sess_free(&x);
 	}
@@ -1329,7 +1113,7 @@ static void test_dele(void)
 		       err.msg);
 		is_int(pop3_quit(x.s, &err), MP_OK, "QUIT");
 		sess_end(&x);
-		ok(same_read(&x, "DELE 1\r\n", "DELE 4\r\n"),
+		ok(same_read(x.raw, x.reads, "DELE 1\r\n", "DELE 4\r\n"),
 		   "DELEs pipelined in one write");
 		sess_free(&x);
 	}
@@ -1362,12 +1146,10 @@ static void test_dele(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(logdir)) {
+	if (!fake_logs_make(&logs, "/tmp/mp-pop3-XXXXXX")) {
 		perror("mkdtemp");
 		return 2;
 	}
-	snprintf(raw_path, sizeof raw_path, "%s/raw", logdir);
-	snprintf(reads_path, sizeof reads_path, "%s/reads", logdir);
 
 	test_stat();
 	test_list_pipelined();
@@ -1384,8 +1166,6 @@ int main(void)
 	test_retr_errors();
 	test_dele();
 
-	unlink(raw_path);
-	unlink(reads_path);
-	rmdir(logdir);
+	fake_logs_remove(&logs);
 	return tap_done();
 }

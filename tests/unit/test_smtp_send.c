@@ -3,10 +3,7 @@
  * and logs what it received: every byte (raw), where each read() began and
  * how long it was (reads), and the message bodies as they came over the
  * wire (body). The parent then checks those logs byte for byte. */
-#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,38 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fakesrv.h"
 #include "session.h"
 #include "smtp.h"
 #include "tap.h"
 #include "url.h"
 
-static char logdir[] = "/tmp/mp-smtp-send-XXXXXX";
-static char raw_path[64], reads_path[64], body_path[64];
+static struct fake_logs logs;
+static char body_path[80];
 
-static bool has(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
-/* Show text as TAP comments when a check failed. */
-static void diag_unless(bool good, const char *text)
-{
-	if (good || !text)
-		return;
-	fputs("# ", stdout);
-	for (; *text; text++) {
-		if (*text == '\n' && text[1])
-			fputs("\n# ", stdout);
-		else if (*text != '\r')
-			putchar(*text);
-	}
-	putchar('\n');
-}
+/* Seconds a fake server may live. */
+#define CHILD_LIMIT_S 30
 
 /* --- the fake server (child side) --- */
 
@@ -61,40 +40,15 @@ struct fake {
 	int lmtp_hangup;          /* LMTP: hang up after this many final replies */
 };
 
-struct rd {
-	int fd;
-	char *buf;
-	size_t start, end, cap;
-	size_t total;
-	FILE *raw, *reads, *body;
+/* The message bodies as they came, or as "LEN HASH" for huge ones. */
+struct body_log {
+	FILE *body;
 	unsigned long long body_len;
 	uint64_t body_hash;
 	bool hash;
 };
 
 #define RD_CAP (4u << 20)
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t r = write(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static void say(int fd, const char *s)
-{
-	write_all(fd, s, strlen(s));
-}
 
 static void sayf(int fd, const char *fmt, const char *arg)
 {
@@ -104,63 +58,32 @@ static void sayf(int fd, const char *fmt, const char *arg)
 	say(fd, buf);
 }
 
-static bool rd_fill(struct rd *r)
-{
-	ssize_t n;
-
-	if (r->start > 0) {
-		memmove(r->buf, r->buf + r->start, r->end - r->start);
-		r->end -= r->start;
-		r->start = 0;
-	}
-	if (r->end == r->cap)
-		return false;
-	do
-		n = read(r->fd, r->buf + r->end, r->cap - r->end);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return false;
-	fwrite(r->buf + r->end, 1, (size_t)n, r->raw);
-	fprintf(r->reads, "%zu %zd\n", r->total, n);
-	r->total += (size_t)n;
-	r->end += (size_t)n;
-	return true;
-}
-
 /* The next line with its CRLF, copied into line (NUL-terminated). */
-static ssize_t rd_line(struct rd *r, char *line, size_t cap)
+static ssize_t rd_wire_line(struct rd *r, char *line, size_t cap)
 {
-	for (;;) {
-		char *lf = memchr(r->buf + r->start, '\n', r->end - r->start);
+	size_t n = rd_next_line(r);
 
-		if (lf) {
-			size_t n = (size_t)(lf - (r->buf + r->start)) + 1;
-
-			if (n >= cap)
-				return -1;
-			memcpy(line, r->buf + r->start, n);
-			line[n] = '\0';
-			r->start += n;
-			return (ssize_t)n;
-		}
-		if (!rd_fill(r))
-			return -1;
-	}
+	if (n == 0 || n >= cap)
+		return -1;
+	memcpy(line, r->buf + r->start, n);
+	line[n] = '\0';
+	r->start += n;
+	return (ssize_t)n;
 }
 
-static void body_out(struct rd *r, const char *p, size_t n)
+static void body_out(struct body_log *b, const char *p, size_t n)
 {
-	if (!r->hash) {
-		fwrite(p, 1, n, r->body);
+	if (!b->hash) {
+		fwrite(p, 1, n, b->body);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		r->body_hash = (r->body_hash ^ (unsigned char)p[i]) *
+		b->body_hash = (b->body_hash ^ (unsigned char)p[i]) *
 			       0x100000001b3ULL;
-	r->body_len += n;
+	b->body_len += n;
 }
 
-static bool rd_bytes(struct rd *r, size_t n)
+static bool rd_bytes(struct rd *r, struct body_log *b, size_t n)
 {
 	while (n > 0) {
 		size_t k;
@@ -168,7 +91,7 @@ static bool rd_bytes(struct rd *r, size_t n)
 		if (r->start == r->end && !rd_fill(r))
 			return false;
 		k = r->end - r->start < n ? r->end - r->start : n;
-		body_out(r, r->buf + r->start, k);
+		body_out(b, r->buf + r->start, k);
 		r->start += k;
 		n -= k;
 	}
@@ -227,22 +150,21 @@ static bool final_replies(int fd, const struct fake *f, struct txn_state *t)
 static int serve(int fd, const void *arg)
 {
 	const struct fake *f = arg;
-	struct rd r = { .fd = fd, .cap = RD_CAP, .hash = f->hash_body,
-			.body_hash = 0xcbf29ce484222325ULL };
+	struct rd r;
+	struct body_log b = { .hash = f->hash_body,
+			      .body_hash = 0xcbf29ce484222325ULL };
 	static struct txn_state t;
 	static char line[RD_CAP];
 	int chunk = 0;
 	bool chunk_failed = false;
+	bool logs_open = rd_open(&r, fd, &logs, malloc(RD_CAP), RD_CAP);
 
-	r.buf = malloc(r.cap);
-	r.raw = fopen(raw_path, "w");
-	r.reads = fopen(reads_path, "w");
-	r.body = fopen(body_path, "w");
-	if (!r.buf || !r.raw || !r.reads || !r.body)
+	b.body = fopen(body_path, "w");
+	if (!logs_open || !b.body)
 		return 90;
 	say(fd, "220 fake.test ESMTP ready\r\n");
 	for (;;) {
-		ssize_t n = rd_line(&r, line, sizeof line);
+		ssize_t n = rd_wire_line(&r, line, sizeof line);
 		char addr[600];
 
 		if (n < 0)
@@ -293,10 +215,10 @@ static int serve(int fd, const void *arg)
 			if (a[0] != '3')
 				continue;
 			for (;;) {
-				n = rd_line(&r, line, sizeof line);
+				n = rd_wire_line(&r, line, sizeof line);
 				if (n < 0)
 					goto done;
-				body_out(&r, line, (size_t)n);
+				body_out(&b, line, (size_t)n);
 				if (strcmp(line, ".\r\n") == 0)
 					break;
 			}
@@ -310,7 +232,7 @@ static int serve(int fd, const void *arg)
 			unsigned long len = strtoul(line + 5, &end, 10);
 			bool last = strncasecmp(end, " LAST", 5) == 0;
 
-			if (!rd_bytes(&r, len))
+			if (!rd_bytes(&r, &b, len))
 				break;
 			chunk++;
 			if (!t.mail || t.nacc == 0) {
@@ -345,99 +267,16 @@ static int serve(int fd, const void *arg)
 		}
 	}
 done:
-	if (r.hash)
-		fprintf(r.body, "%llu %016llx", r.body_len,
-			(unsigned long long)r.body_hash);
-	fclose(r.raw);
-	fclose(r.reads);
-	fclose(r.body);
+	if (b.hash)
+		fprintf(b.body, "%llu %016llx", b.body_len,
+			(unsigned long long)b.body_hash);
+	rd_close(&r);
+	fclose(b.body);
 	free(r.buf);
 	return 0;
 }
 
 /* --- parent side --- */
-
-static pid_t spawn(const struct fake *f, unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof sin;
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	pid_t pid;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(lfd, 4) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &len) < 0) {
-		perror("listen");
-		exit(2);
-	}
-	*port = ntohs(sin.sin_port);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(2);
-	}
-	if (pid == 0) {
-		int fd;
-
-		signal(SIGPIPE, SIG_IGN);
-		alarm(30);  /* never outlive a stuck test */
-		fd = accept(lfd, NULL, NULL);
-		close(lfd);
-		/* Replies go out in pieces; no Nagle stalls between them. */
-		if (fd >= 0)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
-				   sizeof(int));
-		_exit(fd < 0 ? 99 : serve(fd, f));
-	}
-	close(lfd);
-	return pid;
-}
-
-static int reap(pid_t pid)
-{
-	int status;
-
-	for (int i = 0; i < 3000; i++) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status)
-						 : 100 + WTERMSIG(status);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (f) {
-		for (;;) {
-			if (n + 65536 + 1 > cap) {
-				cap = (n + 65536 + 1) * 2;
-				buf = realloc(buf, cap);
-			}
-			size_t k = fread(buf + n, 1, cap - n - 1, f);
-			if (k == 0)
-				break;
-			n += k;
-		}
-		fclose(f);
-	}
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	return buf;
-}
 
 /* A message in an unlinked temp file, at offset 0. */
 static int msg_fd(const void *data, size_t len)
@@ -466,21 +305,14 @@ struct sess {
 static bool sess_open(struct sess *x, const struct fake *f)
 {
 	struct mp_error err = { 0 };
-	char url[64];
 	unsigned port;
 
 	memset(x, 0, sizeof *x);
-	x->pid = spawn(f, &port);
-	snprintf(url, sizeof url, "%s://127.0.0.1:%u", f->lmtp ? "lmtp" : "smtp",
-		 port);
-	if (url_parse(url, &x->so.url, &err) != MP_OK) {
-		ok(0, "parse %s: %s", url, err.msg);
-		return false;
-	}
-	x->so.tls = TLS_MODE_NONE;
-	x->so.conn.timeout_ms = 5000;
+	x->pid = spawn(serve, f, CHILD_LIMIT_S, &port);
 	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
-	x->so.conn.trace = x->trace;
+	if (!fake_server_opts(&x->so, f->lmtp ? "lmtp" : "smtp", port, 5000,
+			      x->trace))
+		return false;
 	if (smtp_open(&x->s, &x->so, "client.test", &err) != MP_OK) {
 		ok(0, "smtp_open: %s", err.msg);
 		x->s = NULL;
@@ -499,7 +331,7 @@ static int sess_close(struct sess *x)
 		smtp_quit(x->s, &err);
 		smtp_close(x->s);
 	}
-	rc = reap(x->pid);
+	rc = reap(x->pid, CHILD_LIMIT_S);
 	if (x->trace)
 		fclose(x->trace);
 	return rc;
@@ -535,39 +367,9 @@ static void run_one(const struct fake *f, const struct smtp_envelope *env,
 		r->st = smtp_send(x.s, env, msg, r->res, &r->ndel, &r->err);
 	r->child = sess_close(&x);
 	r->trace = x.trace_buf;
-	r->raw = slurp(raw_path, &r->rawlen);
+	r->raw = slurp(logs.raw, &r->rawlen);
 	r->body = slurp(body_path, &r->bodylen);
-	r->reads = slurp(reads_path, NULL);
-}
-
-/* Did the first occurrences of a and b in raw arrive in the same read()? */
-static bool same_read(const struct run *r, const char *a, const char *b)
-{
-	const char *pa = strstr(r->raw, a), *pb = strstr(r->raw, b);
-	size_t oa, ob;
-	const char *p = r->reads;
-	long ia = -1, ib = -1, i = 0;
-
-	if (!pa || !pb)
-		return false;
-	oa = (size_t)(pa - r->raw);
-	ob = (size_t)(pb - r->raw);
-	while (*p) {
-		size_t off, len;
-
-		if (sscanf(p, "%zu %zu", &off, &len) != 2)
-			break;
-		if (oa >= off && oa < off + len)
-			ia = i;
-		if (ob >= off && ob < off + len)
-			ib = i;
-		i++;
-		p = strchr(p, '\n');
-		if (!p)
-			break;
-		p++;
-	}
-	return ia >= 0 && ia == ib;
+	r->reads = slurp(logs.reads, NULL);
 }
 
 /* Number of read() calls the server made from offset `from` on. */
@@ -668,7 +470,7 @@ static void test_pipelined_data(void)
 		 "DATA\r\n", sizeof tricky - 1 + 9);
 	ok(has(r.raw, mail), "envelope as sent");
 	diag_unless(has(r.raw, mail), r.raw);
-	ok(same_read(&r, "MAIL FROM", "DATA\r\n"),
+	ok(same_read(r.raw, r.reads, "MAIL FROM", "DATA\r\n"),
 	   "MAIL, both RCPTs and DATA arrived in one read (pipelined)");
 	ok(!has(r.raw, "RSET"), "no RSET after a clean transaction");
 	ok(has(r.trace, "C: DATA\n") && has(r.trace, "S: 354 "),
@@ -700,9 +502,9 @@ static void test_no_pipelining(void)
 	   "same body without pipelining");
 	ok(has(r.raw, "MAIL FROM:<sender@example.org>\r\n"),
 	   "no SIZE= when SIZE is not offered");
-	ok(!same_read(&r, "MAIL FROM", "RCPT TO"),
+	ok(!same_read(r.raw, r.reads, "MAIL FROM", "RCPT TO"),
 	   "MAIL and RCPT came one at a time");
-	ok(!same_read(&r, "RCPT TO:<bob", "DATA\r\n"),
+	ok(!same_read(r.raw, r.reads, "RCPT TO:<bob", "DATA\r\n"),
 	   "DATA waited for the last RCPT reply");
 	free(want);
 	close(msg.fd);
@@ -730,7 +532,7 @@ static void test_bdat_small(void)
 	ok(has(r.raw, bdat), "one '%.*s' with the exact length", (int)strlen(bdat) - 2,
 	   bdat);
 	ok(!has(r.raw, "DATA\r\n"), "no DATA command");
-	ok(same_read(&r, "MAIL FROM", "BDAT "),
+	ok(same_read(r.raw, r.reads, "MAIL FROM", "BDAT "),
 	   "envelope and the whole message in one round trip");
 	free(want);
 	close(msg.fd);
@@ -864,7 +666,7 @@ static void test_bdat_chunk_refused(void)
 		is_str(res[0].text, "2.1.5 Ok", "replies still in step");
 	}
 	is_int(sess_close(&x), 0, "server in step to QUIT");
-	raw = slurp(raw_path, NULL);
+	raw = slurp(logs.raw, NULL);
 	{
 		const char *last = strstr(raw, " LAST\r\n"),
 			   *good = strstr(raw, "BDAT 6 LAST\r\n");
@@ -1290,7 +1092,7 @@ static void test_usage(void)
 	}
 	sess_close(&x);
 	{
-		char *raw = slurp(raw_path, NULL);
+		char *raw = slurp(logs.raw, NULL);
 
 		ok(all && !has(raw, "MAIL") && !has(raw, "RSET") &&
 		   has(raw, "QUIT"), "nothing but EHLO and QUIT reached the server");
@@ -1410,7 +1212,7 @@ static void test_nul_late_bdat(void)
 	}
 	is_int(sess_close(&x), 0, "server in step");
 	free(x.trace_buf);
-	raw = slurp(raw_path, NULL);
+	raw = slurp(logs.raw, NULL);
 	ok(has(raw, "RSET\r\nMAIL FROM:<s@example.org> SIZE=7\r\n"
 	       "RCPT TO:<alice@example.org>\r\nBDAT 7 LAST\r\nafter\r\nQUIT"),
 	   "RSET dropped the chunks, then the next message in one go");
@@ -1463,7 +1265,7 @@ static void test_batch(void)
 		       "batch 4 sent");
 	}
 	is_int(sess_close(&x), 0, "server in step to the end");
-	raw = slurp(raw_path, NULL);
+	raw = slurp(logs.raw, NULL);
 	body = slurp(body_path, NULL);
 	ok(has(raw, "DATA\r\nRSET\r\nMAIL FROM:<s@example.org> SIZE=3\r\n"
 	       "RCPT TO:<alice@example.org>\r\nDATA\r\nb\r\n.\r\n"
@@ -1626,13 +1428,11 @@ static void test_memory(void)
 
 int main(void)
 {
-	if (!mkdtemp(logdir)) {
+	if (!fake_logs_make(&logs, "/tmp/mp-smtp-send-XXXXXX")) {
 		perror("mkdtemp");
 		return 2;
 	}
-	snprintf(raw_path, sizeof raw_path, "%s/raw", logdir);
-	snprintf(reads_path, sizeof reads_path, "%s/reads", logdir);
-	snprintf(body_path, sizeof body_path, "%s/body", logdir);
+	snprintf(body_path, sizeof body_path, "%s/body", logs.dir);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* First, so the peak is measured before other cases allocate. */
@@ -1661,9 +1461,7 @@ int main(void)
 	test_batch();
 	test_many_rcpts();
 
-	unlink(raw_path);
-	unlink(reads_path);
 	unlink(body_path);
-	rmdir(logdir);
+	fake_logs_remove(&logs);
 	return tap_done();
 }
