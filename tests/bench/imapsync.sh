@@ -8,7 +8,7 @@
 #
 # The account: BENCH_MESSAGES generated messages of realistic sizes (plain
 # text, HTML, base64 attachments; about 30 KB on average, a few MB at most)
-# spread over five folders (INBOX, Archive, Sent, Lists, Lists.dev), written
+# spread over five folders (INBOX, Archive, Sent, Lists, Lists/dev), written
 # straight into alice's server Maildir with Dovecot-style names and indexed
 # by Dovecot once before any timing.
 #
@@ -57,11 +57,14 @@
 # missing. Not a test: tests/run never calls it. Exit status 0 when every
 # phase ran, whatever the verdicts; 1 when a phase could not run or a tool's
 # mail did not arrive intact.
+# The harness it shares with the other benchmarks is in tests/bench/lib.sh.
 # shellcheck disable=SC2317 # the phases are called as "phase$p"
 set -u -o pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 NMSG=${BENCH_MESSAGES:-5000}
 ROUNDS=${BENCH_ROUNDS:-3}
 RERUNS=${BENCH_RERUNS:-5}
@@ -71,59 +74,23 @@ BIG_MB=${BENCH_BIG_MB:-50}
 PHASES=${BENCH_PHASES:-1 2 3 4}
 TRACE=${BENCH_TRACE:-1}
 
-# The server's folders (IMAP names, "." is Dovecot's separator here), their
+# The server's folders (IMAP names, "/" is Dovecot's separator here), their
 # Maildir++ directories relative to the Maildir root (the same in both
 # backups), and each one's share of the messages in percent.
-FOLDERS=(INBOX Archive Sent Lists Lists.dev)
+FOLDERS=(INBOX Archive Sent Lists Lists/dev)
 RELS=("" .Archive .Sent .Lists .Lists.dev)
 SHARES=(36 30 14 12 8)
 
-die() {
-	echo "imapsync.sh: $*" >&2
-	exit 1
-}
-
-# Microseconds since the epoch, from bash's own clock (no date process).
-now_us() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo "$t"
-}
-
 # ---- the tools -----------------------------------------------------------
 
-if [ -z "${MP_BUILD:-}" ]; then
-	MP_BUILD=$REPO/build-bench
-	if [ ! -f "$MP_BUILD/build.ninja" ]; then
-		meson setup "$MP_BUILD" --buildtype=release -Db_sanitize=none \
-			>/dev/null || die "meson setup failed"
-	fi
-	ninja -C "$MP_BUILD" cmd/imapsync/imapsync >/dev/null ||
-		die "could not build imapsync in $MP_BUILD"
-fi
-case $MP_BUILD in /*) ;; *) MP_BUILD=$REPO/$MP_BUILD ;; esac
-IMAPSYNC=$MP_BUILD/cmd/imapsync/imapsync
-[ -x "$IMAPSYNC" ] || die "no imapsync binary at $IMAPSYNC"
+bench_build imapsync IMAPSYNC
 
 need_pkgs=()
 command -v mbsync >/dev/null || need_pkgs+=(isync)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 [ "$TRACE" = 0 ] || command -v strace >/dev/null || need_pkgs+=(strace)
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-	echo "installing ${need_pkgs[*]} ..." >&2
-	# A fresh machine may have no package lists yet: update once, then retry.
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${need_pkgs[@]}" >/dev/null 2>&1 ||
-		{ apt-get update -q >/dev/null &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-				--no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
-		die "apt-get install ${need_pkgs[*]} failed"
-fi
-if [ -x /usr/bin/python3 ]; then
-	PY=/usr/bin/python3
-else
-	PY=python3
-fi
+bench_install "${need_pkgs[@]}"
 # isync 1.5 renamed SSLType to TLSType.
 MBSYNC_VERSION=$(mbsync --version 2>/dev/null | awk '{ print $2; exit }')
 case $MBSYNC_VERSION in
@@ -133,24 +100,7 @@ esac
 
 # ---- servers and a private home -------------------------------------------
 
-. "$REPO/tests/lib/servers.sh"
-
-W=
-cleanup() {
-	servers_stop
-	[ -n "$W" ] && rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/mp-bench.XXXXXX") || die "mktemp failed"
-servers_start || die "could not start Dovecot and Postfix"
-
-# No tool may read the user's own configuration or state.
-export HOME=$W/home XDG_CONFIG_HOME=$W/config XDG_STATE_HOME=$W/state
-export XDG_CACHE_HOME=$W/cache
-mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
-export MAILPIPE_PASSWORD=$MP_PASS
+bench_start
 MAIL_OWNER=$(stat -c %u:%g "$MP_MAILDIR_ROOT/$MP_USER") || die "no mail root"
 DOVECONF=$MP_SERVERS_DIR/dovecot/dovecot.conf
 
@@ -168,142 +118,15 @@ dadm() {
 # from the names; the mtime is the INTERNALDATE. Deterministic (the seed is
 # FIRST). Prints one line about what it wrote.
 gen_py() {
-	"$PY" - "${MAIL_OWNER%:*}" "${MAIL_OWNER#*:}" "$@" <<-'PY'
-	import base64, math, os, random, sys, time
-
+	gen_msgs "${MAIL_OWNER%:*}" "${MAIL_OWNER#*:}" "$@" <<-'PY'
 	uid, gid, mode, first = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 	rnd = random.Random(first)
-	T0 = 1767225600  # 2026-01-01
-
-	WORDS = ("the of and to in is that for it as was with be by on not he this "
-	         "are or his from at which but have an they you were her she there "
-	         "would their we him been has when who will more no if out so said "
-	         "what up its about into than them can only other new some could "
-	         "time these two may then do first any my now such like our over "
-	         "man me even most made after also did many before must through "
-	         "invoice meeting quarterly report attached please review budget "
-	         "schedule project deadline customer server backup release notes "
-	         "Grüße Köln naïve café façade déjà Zürich smörgåsbord").split()
-
-	def para_lines(n):
-	    out = []
-	    for _ in range(n):
-	        ws, ln = [], 0
-	        limit = rnd.randint(40, 76)
-	        while ln < limit:
-	            w = rnd.choice(WORDS)
-	            ws.append(w)
-	            ln += len(w) + 1
-	        out.append(" ".join(ws))
-	    return out
-
-	# A pool of text lines that messages take slices of; a few lines that
-	# IMAP sends as they are but mbox would have to quote.
-	POOL = para_lines(20000)
-	for k in range(0, len(POOL), 53):
-	    POOL[k] = rnd.choice([".", ".. two dots", ".leading dot", "From here on, a line",
-	                          ">From the quoted side", "", "-- ", "> a quoted reply line"])
-
-	def text_lines(size):
-	    out, n = [], 0
-	    k = rnd.randrange(len(POOL))
-	    while n < size:
-	        s = POOL[k % len(POOL)]
-	        out.append(s)
-	        n += len(s) + 1
-	        k += 1
-	    return out
-
-	def html_lines(size):
-	    out, n = ["<html><head><meta charset=\"utf-8\"></head><body>"], 60
-	    while n < size:
-	        s = "<p style=\"margin:0 0 12px 0;font-family:Arial,sans-serif\">" + \
-	            " ".join(text_lines(rnd.randint(200, 900))) + "</p>"
-	        out.append(s)
-	        n += len(s) + 1
-	    out.append("</body></html>")
-	    return out
-
-	def b64_lines(size):
-	    raw = rnd.randbytes(max(1, size * 3 // 4))
-	    return base64.encodebytes(raw).decode().splitlines()
-
-	def rfcdate(t):
-	    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t))
-
-	def header(i, t, ctype):
-	    j = rnd.randint(1, 250)
-	    sig = base64.b64encode(rnd.randbytes(256)).decode()
-	    return [
-	        "Return-Path: <sender%d@example.net>" % j,
-	        "Delivered-To: alice@example.test",
-	        "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])" % (j, j, j),
-	        "\tby mail.example.test (Postfix) with ESMTPS id %08X" % rnd.getrandbits(32),
-	        "\tfor <alice@example.test>; %s" % rfcdate(t),
-	        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.net; s=sel1;",
-	        "\th=from:to:subject:date:message-id:mime-version;",
-	        "\tbh=%s;" % base64.b64encode(rnd.randbytes(32)).decode(),
-	        "\tb=" + sig[:120], "\t " + sig[120:240], "\t " + sig[240:],
-	        "From: Sender %d <sender%d@example.net>" % (j, j),
-	        "To: Alice <alice@example.test>",
-	        "Subject: %s (benchmark message %d)" % (" ".join(rnd.sample(WORDS, 5)), i),
-	        "Date: " + rfcdate(t),
-	        "Message-ID: <bench.%d.%08x@example.net>" % (i, rnd.getrandbits(32)),
-	        "MIME-Version: 1.0",
-	    ] + ctype
-
-	def message(i, t, kind, size):
-	    if kind == "text":
-	        head = header(i, t, ["Content-Type: text/plain; charset=utf-8",
-	                             "Content-Transfer-Encoding: 8bit"])
-	        body = text_lines(size - 1200)
-	    else:
-	        b = "=_bench_%d_%08x" % (i, rnd.getrandbits(32))
-	        mixed = kind == "attach"
-	        head = header(i, t, ["Content-Type: multipart/%s; boundary=\"%s\""
-	                             % ("mixed" if mixed else "alternative", b)])
-	        part_text = max(300, (size - 1500) // (6 if mixed else 4))
-	        body = ["This is a multi-part message in MIME format.", "", "--" + b,
-	                "Content-Type: text/plain; charset=utf-8",
-	                "Content-Transfer-Encoding: 8bit", ""] + text_lines(part_text)
-	        if mixed:
-	            body += ["", "--" + b, "Content-Type: application/pdf; name=\"doc%d.pdf\"" % i,
-	                     "Content-Disposition: attachment; filename=\"doc%d.pdf\"" % i,
-	                     "Content-Transfer-Encoding: base64", ""] + \
-	                    b64_lines(size - 1500 - part_text)
-	        else:
-	            body += ["", "--" + b, "Content-Type: text/html; charset=utf-8",
-	                     "Content-Transfer-Encoding: 8bit", ""] + \
-	                    html_lines(size - 1500 - part_text)
-	        body += ["", "--" + b + "--"]
-	    return ("\n".join(head + [""] + body) + "\n").encode()
-
-	def store(maildir, i, t, data, flags):
-	    name = "%d.M%dP%d.bench,S=%d,W=%d:2,%s" % (t, i, os.getpid(), len(data),
-	                                              len(data) + data.count(b"\n"), flags)
-	    path = os.path.join(maildir, "cur", name)
-	    with open(path, "wb") as f:
-	        f.write(data)
-	    os.chown(path, uid, gid)
-	    os.chmod(path, 0o600)
-	    os.utime(path, (t, t))
+	POOL = make_pool()
 
 	if mode in ("mailbox", "add"):
 	    targets = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in sys.argv[5:]]
 	    n = sum(k for _, k in targets)
-	    kinds, sizes = [], []
-	    for _ in range(n):
-	        r = rnd.random()
-	        if r < 0.62:
-	            kinds.append("text"); s = rnd.lognormvariate(math.log(5000), 0.7)
-	        elif r < 0.85:
-	            kinds.append("html"); s = rnd.lognormvariate(math.log(18000), 0.6)
-	        else:
-	            kinds.append("attach"); s = rnd.lognormvariate(math.log(70000), 1.1)
-	        sizes.append(s)
-	    # About 29.6 KB on average: 148 MB for 5000 messages.
-	    scale = 29100.0 * n / sum(sizes) if n else 1
-	    sizes = [min(8 << 20, max(2000, int(s * scale))) for s in sizes]
+	    kinds, sizes = draw_sizes(n)
 	    real, i = [], 0
 	    for maildir, k in targets:
 	        for _ in range(k):
@@ -315,23 +138,10 @@ gen_py() {
 	            store(maildir, first + i, T0 + first + i, data, fl)
 	            real.append(len(data))
 	            i += 1
-	    real.sort()
-	    print("  %d messages in %d folders, %.1f MB in all: mean %.1f KB, median %.1f KB, "
-	          "95th percentile %.0f KB, largest %.2f MB, %d over 1 MB"
-	          % (n, len(targets), sum(real) / 1e6, sum(real) / n / 1e3, real[n // 2] / 1e3,
-	             real[int(n * 0.95)] / 1e3, real[-1] / 1e6,
-	             sum(1 for s in real if s > 1e6)))
+	    print("  %d messages in %d folders, %s" % (n, len(targets), summary(real)))
 	else:
 	    maildir, mib = sys.argv[5], int(sys.argv[6])
-	    b = "=_bench_big"
-	    head = header(first, T0 + first, ["Content-Type: multipart/mixed; boundary=\"%s\"" % b])
-	    body = ["--" + b, "Content-Type: text/plain; charset=utf-8", "",
-	            "The big one: a video attached.", "", "--" + b,
-	            "Content-Type: video/mp4; name=\"big.mp4\"",
-	            "Content-Disposition: attachment; filename=\"big.mp4\"",
-	            "Content-Transfer-Encoding: base64", ""]
-	    body += b64_lines(mib * 1024 * 1024 - 2000) + ["", "--" + b + "--"]
-	    data = ("\n".join(head + [""] + body) + "\n").encode()
+	    data = big_message(first, T0 + first, mib)
 	    store(maildir, first, T0 + first, data, "")
 	    print("  one message of %d bytes" % len(data))
 	PY
@@ -359,25 +169,7 @@ dovecot_index() {
 
 # ---- helpers ---------------------------------------------------------------
 
-CAN_DROP=no
-sync
-if (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
-	CAN_DROP=yes
-fi
-
-# The starting line of every measured run in phases 1 and 4: nothing dirty
-# left over from the previous tool, the page cache dropped if allowed, then
-# the server's side read back in (a server that just received its mail).
-settle() {
-	sync
-	[ "$CAN_DROP" = yes ] && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
-	find "$MP_MAILDIR" -type f -print0 | xargs -0 cat >/dev/null 2>&1
-}
-
-# Messages in one Maildir (not its subfolders).
-md_count() {
-	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
-}
+check_drop
 
 # Messages in a whole backup (every Maildir in it).
 tree_count() {
@@ -450,29 +242,6 @@ check_backup() {
 	return "$bad"
 }
 
-# calc EXPR: floating point arithmetic, two decimals.
-calc() {
-	awk "BEGIN { printf \"%.2f\", $1 }"
-}
-
-# Median of the numbers on stdin.
-median() {
-	sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print v[(NR + 1) / 2]
-		      else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# Sorted times in ms of a file of microseconds.
-sorted_ms() {
-	sort -n "$1" | awk '{ printf "%.1f ", $1 / 1000 }'
-}
-
-show_failure() {
-	echo "imapsync.sh: $1 failed (exit $2):" >&2
-	tail -n 30 "$3" | sed 's/^/    /' >&2
-}
-
 IS_ARGS=(--server "imaps://$MP_USER@127.0.0.1:$IMAPS_PORT" --tls-ca-file "$MP_CA"
 	--timeout 60)
 # shellcheck disable=SC2206 # BENCH_IMAPSYNC_ARGS is split on purpose
@@ -524,23 +293,6 @@ mbsync_rc() {
 	chmod 600 "$W/$1/mbsyncrc"
 }
 
-# timed TOOL SLOT LOG [PREFIX...]: run TOOL once (under PREFIX, e.g.
-# /usr/bin/time), print its wall time in microseconds.
-timed() {
-	local tool=$1 slot=$2 log=$3 t0 t1 rc
-	shift 3
-	tool_cmd "$tool" "$slot"
-	t0=$(now_us)
-	"$@" "${CMD[@]}" >"$log" 2>&1
-	rc=$?
-	t1=$(now_us)
-	if [ "$rc" -ne 0 ]; then
-		show_failure "$tool" "$rc" "$log"
-		return 1
-	fi
-	echo $((t1 - t0))
-}
-
 # traced TOOL SLOT LOG: run TOOL once under strace, which stops only at the
 # calls it counts (seccomp), and print what it did: connections to the
 # server, and the fsync/fdatasync/syncfs calls with the time spent in them.
@@ -570,10 +322,7 @@ traced() {
 # The slot of each tool's last full backup: phases 2 to 4 go on with it.
 declare -A SLOT
 
-rows=()
-verdicts=()
 row() { rows+=("$(printf '%-34s %10s %10s %10s %8s %8s   %s' "$@")"); }
-verdict() { verdicts+=("$(printf '%-8s %s' "$1" "$2")"); }
 
 # judge N LABEL IS_US MB_US: verdict for "imapsync <= 0.5 x mbsync".
 judge_half() {
@@ -855,31 +604,11 @@ phase4() {
 	fi
 }
 
-status=0
-for p in $PHASES; do
-	case $p in
-	1 | 2 | 3 | 4) ;;
-	*) die "unknown phase '$p' in BENCH_PHASES" ;;
-	esac
-	t=$SECONDS
-	if ! "phase$p"; then
-		verdict "NOT met" "$p: the phase failed (see above)"
-		status=1
-	fi
-	echo "  (phase $p took $((SECONDS - t)) s)"
-	echo
-done
+run_phases 1 2 3 4
+status=$?
 
-printf '%-34s %10s %10s %10s %8s %8s   %s\n' "measure" "mbsync" "imapsync" "--jobs 1" \
-	"ratio" "ratio j1" "issue 5's target"
-for r in "${rows[@]}"; do
-	printf '%s\n' "$r"
-done
-echo "(ratio: mbsync/imapsync for speed in phase 1, imapsync/mbsync otherwise;" \
-	"\"imapsync\" is its default --jobs 2)"
-echo
-for v in "${verdicts[@]}"; do
-	printf 'verdict: %s\n' "$v"
-done
+print_table "$(printf '%-34s %10s %10s %10s %8s %8s   %s' "measure" "mbsync" "imapsync" \
+	"--jobs 1" "ratio" "ratio j1" "issue 5's target")" \
+	"(ratio: mbsync/imapsync for speed in phase 1, imapsync/mbsync otherwise; \"imapsync\" is its default --jobs 2)"
 echo "(whole run: $SECONDS s; load average at the start $LOAD0, now $(cut -d' ' -f1-3 /proc/loadavg))"
 exit "$status"

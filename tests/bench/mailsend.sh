@@ -24,11 +24,14 @@
 # Needs root for apt-get when msmtp or /usr/bin/time is missing. Not a test:
 # tests/run never calls it. Exit status 0 when every phase ran, whatever the
 # verdicts; 1 when a phase could not run or its mail did not arrive.
+# The harness it shares with the other benchmarks is in tests/bench/lib.sh.
 # shellcheck disable=SC2317 # the phases are called as "phase$p"
 set -u -o pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 N=${BENCH_N:-30}
 BATCH=${BENCH_BATCH:-1000}
 BIG_MB=${BENCH_BIG_MB:-50}
@@ -36,61 +39,18 @@ PHASES=${BENCH_PHASES:-1 2 3}
 RCPT=bob@example.test
 FROM=alice@example.test
 
-die() {
-	echo "mailsend.sh: $*" >&2
-	exit 1
-}
-
-# Microseconds since the epoch, from bash's own clock (no date process).
-now_us() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo "$t"
-}
-
 # ---- the tools -----------------------------------------------------------
 
-if [ -z "${MP_BUILD:-}" ]; then
-	MP_BUILD=$REPO/build-bench
-	if [ ! -f "$MP_BUILD/build.ninja" ]; then
-		meson setup "$MP_BUILD" --buildtype=release -Db_sanitize=none \
-			>/dev/null || die "meson setup failed"
-	fi
-	ninja -C "$MP_BUILD" cmd/mailsend/mailsend >/dev/null ||
-		die "could not build mailsend in $MP_BUILD"
-fi
-case $MP_BUILD in /*) ;; *) MP_BUILD=$REPO/$MP_BUILD ;; esac
-MAILSEND=$MP_BUILD/cmd/mailsend/mailsend
-[ -x "$MAILSEND" ] || die "no mailsend binary at $MAILSEND"
+bench_build mailsend MAILSEND
 
 need_pkgs=()
 command -v msmtp >/dev/null || need_pkgs+=(msmtp)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-	echo "installing ${need_pkgs[*]} ..." >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${need_pkgs[@]}" >/dev/null || die "apt-get install ${need_pkgs[*]} failed"
-fi
+bench_install "${need_pkgs[@]}"
 
 # ---- servers and a private home -------------------------------------------
 
-. "$REPO/tests/lib/servers.sh"
-
-W=
-cleanup() {
-	servers_stop
-	[ -n "$W" ] && rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/mp-bench.XXXXXX") || die "mktemp failed"
-servers_start || die "could not start Postfix and Dovecot"
-
-# Neither tool may read the user's own configuration.
-export HOME=$W/home XDG_CONFIG_HOME=$W/config XDG_STATE_HOME=$W/state
-export XDG_CACHE_HOME=$W/cache
-mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
-export MAILPIPE_PASSWORD=$MP_PASS
+bench_start
 
 PF_CONF=$MP_SERVERS_DIR/postfix/conf
 PF_QUEUE=$MP_SERVERS_DIR/postfix/queue
@@ -122,7 +82,7 @@ MS=("$MAILSEND" --server "smtp://$MP_USER@127.0.0.1:$SUBMISSION_PORT"
 
 # Messages in bob's Maildir.
 bob_count() {
-	find "$MP_MAILDIR2/new" "$MP_MAILDIR2/cur" -type f 2>/dev/null | wc -l
+	md_count "$MP_MAILDIR2"
 }
 
 # True when Postfix holds no message still to be delivered now.
@@ -159,29 +119,14 @@ expect_arrived() {
 	fi
 }
 
-# Median of the numbers on stdin.
-median() {
-	sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print v[(NR + 1) / 2]
-		      else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# calc EXPR: floating point arithmetic, two decimals.
-calc() {
-	awk "BEGIN { printf \"%.2f\", $1 }"
-}
-
-# Show why a run failed.
+# Show why a run failed: all of its log, which is short here (lib.sh's
+# show_failure shows the last lines).
 show_failure() {
 	echo "mailsend.sh: $1 failed (exit $2):" >&2
 	sed 's/^/    /' "$3" >&2
 }
 
-rows=()
-verdicts=()
 row() { rows+=("$(printf '%-30s %12s %12s %9s   %s' "$@")"); }
-verdict() { verdicts+=("$(printf '%-8s %s' "$1" "$2")"); }
 
 printf 'mailsend benchmark: %s against %s\n' "$MAILSEND" "$(msmtp --version | head -n1)"
 printf 'servers: Postfix submission 127.0.0.1:%s (STARTTLS + AUTH) -> Dovecot LMTP\n' \
@@ -236,8 +181,7 @@ phase1() {
 	# The whole distribution: a median can hide a bimodal one (runs that
 	# stall on a 40 ms delayed ACK against runs that do not).
 	for t in msmtp mailsend; do
-		printf '  %-8s ms, sorted: %s\n' "$t" \
-			"$(sort -n "$W/p1.$t" | awk '{ printf "%.1f ", $1 / 1000 }')"
+		printf '  %-8s ms, sorted: %s\n' "$t" "$(sorted_ms "$W/p1.$t")"
 		sort -n "$W/p1.$t" | awk -v t="$t" '{ v[NR] = $1 } END {
 			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 			n = 0; for (i = 1; i <= NR; i++) if (v[i] > v[1] + 30000) n++
@@ -379,27 +323,9 @@ phase3() {
 	fi
 }
 
-status=0
-for p in $PHASES; do
-	case $p in
-	1 | 2 | 3) ;;
-	*) die "unknown phase '$p' in BENCH_PHASES" ;;
-	esac
-	t=$SECONDS
-	if ! "phase$p"; then
-		verdict "NOT met" "$p: the phase failed (see above)"
-		status=1
-	fi
-	echo "  (phase $p took $((SECONDS - t)) s)"
-	echo
-done
+run_phases 1 2 3
+status=$?
 
-printf '%-30s %12s %12s %9s   %s\n' "measure" "msmtp" "mailsend" "ratio" "issue 3's target"
-for r in "${rows[@]}"; do
-	printf '%s\n' "$r"
-done
-echo
-for v in "${verdicts[@]}"; do
-	printf 'verdict: %s\n' "$v"
-done
+print_table "$(printf '%-30s %12s %12s %9s   %s' "measure" "msmtp" "mailsend" "ratio" \
+	"issue 3's target")"
 exit "$status"

@@ -50,11 +50,14 @@
 # missing. Not a test: tests/run never calls it. Exit status 0 when every
 # phase ran, whatever the verdicts; 1 when a phase could not run or a tool's
 # mail did not arrive intact.
+# The harness it shares with the other benchmarks is in tests/bench/lib.sh.
 # shellcheck disable=SC2317 # the phases are called as "phase$p"
 set -u -o pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 NMSG=${BENCH_MESSAGES:-5000}
 ROUNDS=${BENCH_ROUNDS:-3}
 RERUNS=${BENCH_RERUNS:-7}
@@ -62,31 +65,9 @@ BIG_MB=${BENCH_BIG_MB:-50}
 PHASES=${BENCH_PHASES:-1 2 3}
 WITH_FETCHMAIL=${BENCH_FETCHMAIL:-1}
 
-die() {
-	echo "popfetch.sh: $*" >&2
-	exit 1
-}
-
-# Microseconds since the epoch, from bash's own clock (no date process).
-now_us() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo "$t"
-}
-
 # ---- the tools -----------------------------------------------------------
 
-if [ -z "${MP_BUILD:-}" ]; then
-	MP_BUILD=$REPO/build-bench
-	if [ ! -f "$MP_BUILD/build.ninja" ]; then
-		meson setup "$MP_BUILD" --buildtype=release -Db_sanitize=none \
-			>/dev/null || die "meson setup failed"
-	fi
-	ninja -C "$MP_BUILD" cmd/popfetch/popfetch >/dev/null ||
-		die "could not build popfetch in $MP_BUILD"
-fi
-case $MP_BUILD in /*) ;; *) MP_BUILD=$REPO/$MP_BUILD ;; esac
-POPFETCH=$MP_BUILD/cmd/popfetch/popfetch
-[ -x "$POPFETCH" ] || die "no popfetch binary at $POPFETCH"
+bench_build popfetch POPFETCH
 
 need_pkgs=()
 command -v mpop >/dev/null || need_pkgs+=(mpop)
@@ -94,43 +75,15 @@ command -v mpop >/dev/null || need_pkgs+=(mpop)
 [ "$WITH_FETCHMAIL" = 0 ] || command -v safecat >/dev/null || need_pkgs+=(safecat)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-	echo "installing ${need_pkgs[*]} ..." >&2
-	# A fresh machine may have no package lists yet: update once, then retry.
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${need_pkgs[@]}" >/dev/null 2>&1 ||
-		{ apt-get update -q >/dev/null &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-				--no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
-		die "apt-get install ${need_pkgs[*]} failed"
-fi
-if [ -x /usr/bin/python3 ]; then
-	PY=/usr/bin/python3
-else
-	PY=python3
-fi
+bench_install "${need_pkgs[@]}"
 
 # ---- servers and a private home -------------------------------------------
 
-. "$REPO/tests/lib/servers.sh"
-
-W=
-cleanup() {
-	servers_stop
-	[ -n "$W" ] && rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/mp-bench.XXXXXX") || die "mktemp failed"
-servers_start || die "could not start Dovecot and Postfix"
-
-# No tool may read the user's own configuration or state.
-export HOME=$W/home XDG_CONFIG_HOME=$W/config XDG_STATE_HOME=$W/state
-export XDG_CACHE_HOME=$W/cache FETCHMAILHOME=$W/fetchmail
-mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME" "$FETCHMAILHOME"
+bench_start
+# fetchmail's state too.
+export FETCHMAILHOME=$W/fetchmail
+mkdir -p "$FETCHMAILHOME"
 chmod 700 "$FETCHMAILHOME"
-export MAILPIPE_PASSWORD=$MP_PASS
 MAIL_OWNER=$(stat -c %u:%g "$MP_MAILDIR_ROOT/$MP_USER") || die "no mail root"
 
 # ---- generating the mailbox -------------------------------------------------
@@ -140,217 +93,39 @@ MAIL_OWNER=$(stat -c %u:%g "$MP_MAILDIR_ROOT/$MP_USER") || die "no mail root"
 # names are Dovecot's (secs.MusecPpid.host,S=size,W=crlf-size:2,), so
 # Dovecot takes the sizes from the names. Deterministic (fixed seed).
 gen_py() {
-	"$PY" - "$@" <<-'PY'
-	import base64, math, os, random, sys, time
-
+	gen_msgs "$@" <<-'PY'
 	mode, maildir = sys.argv[1], sys.argv[2]
 	uid, gid = int(sys.argv[4]), int(sys.argv[5])
 	for sub in ("", "/cur", "/new", "/tmp"):
 	    os.makedirs(maildir + sub, mode=0o700, exist_ok=True)
 	    os.chown(maildir + sub, uid, gid)
 	rnd = random.Random(4)
-	T0 = 1767225600  # 2026-01-01
-
-	WORDS = ("the of and to in is that for it as was with be by on not he this "
-	         "are or his from at which but have an they you were her she there "
-	         "would their we him been has when who will more no if out so said "
-	         "what up its about into than them can only other new some could "
-	         "time these two may then do first any my now such like our over "
-	         "man me even most made after also did many before must through "
-	         "invoice meeting quarterly report attached please review budget "
-	         "schedule project deadline customer server backup release notes "
-	         "Grüße Köln naïve café façade déjà Zürich smörgåsbord").split()
-
-	def para_lines(n):
-	    out = []
-	    for _ in range(n):
-	        ws, ln = [], 0
-	        limit = rnd.randint(40, 76)
-	        while ln < limit:
-	            w = rnd.choice(WORDS)
-	            ws.append(w)
-	            ln += len(w) + 1
-	        out.append(" ".join(ws))
-	    return out
-
-	# A pool of text lines that messages take slices of; a few lines that
-	# POP3 has to dot-stuff and mbox would have to quote.
-	POOL = para_lines(20000)
-	for k in range(0, len(POOL), 53):
-	    POOL[k] = rnd.choice([".", ".. two dots", ".leading dot", "From here on, a line",
-	                          ">From the quoted side", "", "-- ", "> a quoted reply line"])
-
-	def text_lines(size):
-	    out, n = [], 0
-	    k = rnd.randrange(len(POOL))
-	    while n < size:
-	        s = POOL[k % len(POOL)]
-	        out.append(s)
-	        n += len(s) + 1
-	        k += 1
-	    return out
-
-	def html_lines(size):
-	    out, n = ["<html><head><meta charset=\"utf-8\"></head><body>"], 60
-	    while n < size:
-	        s = "<p style=\"margin:0 0 12px 0;font-family:Arial,sans-serif\">" + \
-	            " ".join(text_lines(rnd.randint(200, 900))) + "</p>"
-	        out.append(s)
-	        n += len(s) + 1
-	    out.append("</body></html>")
-	    return out
-
-	def b64_lines(size):
-	    raw = rnd.randbytes(max(1, size * 3 // 4))
-	    return base64.encodebytes(raw).decode().splitlines()
-
-	def rfcdate(t):
-	    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t))
-
-	def header(i, t, ctype):
-	    j = rnd.randint(1, 250)
-	    sig = base64.b64encode(rnd.randbytes(256)).decode()
-	    return [
-	        "Return-Path: <sender%d@example.net>" % j,
-	        "Delivered-To: alice@example.test",
-	        "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])" % (j, j, j),
-	        "\tby mail.example.test (Postfix) with ESMTPS id %08X" % rnd.getrandbits(32),
-	        "\tfor <alice@example.test>; %s" % rfcdate(t),
-	        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.net; s=sel1;",
-	        "\th=from:to:subject:date:message-id:mime-version;",
-	        "\tbh=%s;" % base64.b64encode(rnd.randbytes(32)).decode(),
-	        "\tb=" + sig[:120], "\t " + sig[120:240], "\t " + sig[240:],
-	        "From: Sender %d <sender%d@example.net>" % (j, j),
-	        "To: Alice <alice@example.test>",
-	        "Subject: %s (benchmark message %d)" % (" ".join(rnd.sample(WORDS, 5)), i),
-	        "Date: " + rfcdate(t),
-	        "Message-ID: <bench.%d.%08x@example.net>" % (i, rnd.getrandbits(32)),
-	        "MIME-Version: 1.0",
-	    ] + ctype
-
-	def message(i, t, kind, size):
-	    if kind == "text":
-	        head = header(i, t, ["Content-Type: text/plain; charset=utf-8",
-	                             "Content-Transfer-Encoding: 8bit"])
-	        body = text_lines(size - 1200)
-	    else:
-	        b = "=_bench_%d_%08x" % (i, rnd.getrandbits(32))
-	        mixed = kind == "attach"
-	        head = header(i, t, ["Content-Type: multipart/%s; boundary=\"%s\""
-	                             % ("mixed" if mixed else "alternative", b)])
-	        part_text = max(300, (size - 1500) // (6 if mixed else 4))
-	        body = ["This is a multi-part message in MIME format.", "", "--" + b,
-	                "Content-Type: text/plain; charset=utf-8",
-	                "Content-Transfer-Encoding: 8bit", ""] + text_lines(part_text)
-	        if mixed:
-	            body += ["", "--" + b, "Content-Type: application/pdf; name=\"doc%d.pdf\"" % i,
-	                     "Content-Disposition: attachment; filename=\"doc%d.pdf\"" % i,
-	                     "Content-Transfer-Encoding: base64", ""] + \
-	                    b64_lines(size - 1500 - part_text)
-	        else:
-	            body += ["", "--" + b, "Content-Type: text/html; charset=utf-8",
-	                     "Content-Transfer-Encoding: 8bit", ""] + \
-	                    html_lines(size - 1500 - part_text)
-	        body += ["", "--" + b + "--"]
-	    return ("\n".join(head + [""] + body) + "\n").encode()
-
-	def store(i, t, data):
-	    name = "%d.M%dP%d.bench,S=%d,W=%d:2," % (t, i, os.getpid(), len(data),
-	                                            len(data) + data.count(b"\n"))
-	    path = os.path.join(maildir, "cur", name)
-	    with open(path, "wb") as f:
-	        f.write(data)
-	    os.chown(path, uid, gid)
-	    os.chmod(path, 0o600)
-	    os.utime(path, (t, t))
+	POOL = make_pool()
 
 	if mode == "mailbox":
 	    n = int(sys.argv[3])
-	    kinds, sizes = [], []
-	    for i in range(n):
-	        r = rnd.random()
-	        if r < 0.62:
-	            kinds.append("text"); s = rnd.lognormvariate(math.log(5000), 0.7)
-	        elif r < 0.85:
-	            kinds.append("html"); s = rnd.lognormvariate(math.log(18000), 0.6)
-	        else:
-	            kinds.append("attach"); s = rnd.lognormvariate(math.log(70000), 1.1)
-	        sizes.append(s)
-	    # About 29.6 KB on average: 148 MB for 5000 messages.
-	    scale = 29100.0 * n / sum(sizes)
-	    sizes = [min(8 << 20, max(2000, int(s * scale))) for s in sizes]
+	    kinds, sizes = draw_sizes(n)
 	    real = []
 	    for i in range(n):
 	        data = message(i + 1, T0 + i, kinds[i], sizes[i])
-	        store(i + 1, T0 + i, data)
+	        store(maildir, i + 1, T0 + i, data, "")
 	        real.append(len(data))
-	    real.sort()
-	    print("  %d messages, %.1f MB in all: mean %.1f KB, median %.1f KB, "
-	          "95th percentile %.0f KB, largest %.2f MB, %d over 1 MB"
-	          % (n, sum(real) / 1e6, sum(real) / n / 1e3, real[n // 2] / 1e3,
-	             real[int(n * 0.95)] / 1e3, real[-1] / 1e6,
-	             sum(1 for s in real if s > 1e6)))
+	    print("  %d messages, %s" % (n, summary(real)))
 	else:
-	    mib = int(sys.argv[3])
-	    b = "=_bench_big"
-	    head = header(0, T0 + 10 ** 6, ["Content-Type: multipart/mixed; boundary=\"%s\"" % b])
-	    body = ["--" + b, "Content-Type: text/plain; charset=utf-8", "",
-	            "The big one: a video attached.", "", "--" + b,
-	            "Content-Type: video/mp4; name=\"big.mp4\"",
-	            "Content-Disposition: attachment; filename=\"big.mp4\"",
-	            "Content-Transfer-Encoding: base64", ""]
-	    body += b64_lines(mib * 1024 * 1024 - 2000) + ["", "--" + b + "--"]
-	    data = ("\n".join(head + [""] + body) + "\n").encode()
-	    store(10 ** 6, T0 + 10 ** 6, data)
+	    data = big_message(0, T0 + 10 ** 6, int(sys.argv[3]))
+	    store(maildir, 10 ** 6, T0 + 10 ** 6, data, "")
 	    print("  one message of %d bytes" % len(data))
 	PY
 }
 
 # ---- helpers ---------------------------------------------------------------
 
-CAN_DROP=no
-sync
-if (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
-	CAN_DROP=yes
-fi
-
-# The starting line of every measured run in phases 1 and 3: nothing dirty
-# left over from the previous tool (popfetch's syncfs, mpop's and safecat's
-# fsyncs would otherwise pay for it), the page cache dropped if allowed, then
-# the server's side read back in (a server that just received its mail).
-settle() {
-	sync
-	[ "$CAN_DROP" = yes ] && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
-	find "$MP_MAILDIR" -type f -print0 | xargs -0 cat >/dev/null
-}
-
-# Messages in a Maildir.
-md_count() {
-	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
-}
+check_drop
 
 # Sorted SHA-256 of every message file in a Maildir (new and cur).
 md_hashes() {
 	find "$1/new" "$1/cur" -type f -print0 2>/dev/null | xargs -0 -r sha256sum |
 		cut -c1-64 | sort
-}
-
-# calc EXPR: floating point arithmetic, two decimals.
-calc() {
-	awk "BEGIN { printf \"%.2f\", $1 }"
-}
-
-# Median of the numbers on stdin.
-median() {
-	sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print v[(NR + 1) / 2]
-		      else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-show_failure() {
-	echo "popfetch.sh: $1 failed (exit $2):" >&2
-	tail -n 30 "$3" | sed 's/^/    /' >&2
 }
 
 # The tool configurations, one set per "slot" (a fresh destination Maildir
@@ -378,6 +153,8 @@ tool_cmd() {
 			--pidfile "$W/$2/fetchmail.pid") ;;
 	esac
 }
+# fetchmail exits 1 when there was no new mail: success here.
+TIMED_OK[fetchmail]=1
 
 # mpop's configuration for SLOT (the password in the file, 0600, so mpop
 # forks nothing extra).
@@ -436,29 +213,7 @@ has_fetchmail() {
 	[ "${#TOOLS[@]}" -eq 3 ]
 }
 
-# timed TOOL SLOT LOG [PREFIX...]: run TOOL once (under PREFIX, e.g.
-# /usr/bin/time), print its wall time in microseconds.
-timed() {
-	local tool=$1 slot=$2 log=$3 t0 t1 rc
-	shift 3
-	tool_cmd "$tool" "$slot"
-	t0=$(now_us)
-	"$@" "${CMD[@]}" >"$log" 2>&1
-	rc=$?
-	t1=$(now_us)
-	# fetchmail exits 1 when there was no new mail: success here.
-	[ "$tool" = fetchmail ] && [ "$rc" -eq 1 ] && rc=0
-	if [ "$rc" -ne 0 ]; then
-		show_failure "$tool" "$rc" "$log"
-		return 1
-	fi
-	echo $((t1 - t0))
-}
-
-rows=()
-verdicts=()
 row() { rows+=("$(printf '%-32s %10s %10s %10s %8s   %s' "$@")"); }
-verdict() { verdicts+=("$(printf '%-8s %s' "$1" "$2")"); }
 
 printf 'popfetch benchmark: %s against %s' "$POPFETCH" "$(mpop --version | head -n1)"
 [ "$WITH_FETCHMAIL" = 0 ] || printf ' and %s' \
@@ -632,7 +387,7 @@ phase2() {
 		local got
 		got=$(md_count "$W/${SLOT[$tool]}/md")
 		printf '  %-14s ms, sorted: %s; %d messages in its Maildir\n' "$tool" \
-			"$(sort -n "$W/p2.$tool" | awk '{ printf "%.1f ", $1 / 1000 }')" "$got"
+			"$(sorted_ms "$W/p2.$tool")" "$got"
 		if [ "$got" -ne "$NMSG" ]; then
 			echo "popfetch.sh: $tool fetched again on a rerun ($got messages now)" >&2
 			drop_tool "$tool" && continue
@@ -640,7 +395,7 @@ phase2() {
 		fi
 	done
 	[ ! -s "$W/p2.popfetch+plain" ] || printf '  %-14s ms, sorted: %s\n' "popfetch+plain" \
-		"$(sort -n "$W/p2.popfetch+plain" | awk '{ printf "%.1f ", $1 / 1000 }')"
+		"$(sorted_ms "$W/p2.popfetch+plain")"
 	grep -h '^popfetch: fetched' "$W/p2-popfetch.log" | sed 's/^/  last /'
 	mp=$(median <"$W/p2.mpop")
 	pf=$(median <"$W/p2.popfetch")
@@ -717,30 +472,11 @@ phase3() {
 	fi
 }
 
-status=0
-for p in $PHASES; do
-	case $p in
-	1 | 2 | 3) ;;
-	*) die "unknown phase '$p' in BENCH_PHASES" ;;
-	esac
-	t=$SECONDS
-	if ! "phase$p"; then
-		verdict "NOT met" "$p: the phase failed (see above)"
-		status=1
-	fi
-	echo "  (phase $p took $((SECONDS - t)) s)"
-	echo
-done
+run_phases 1 2 3
+status=$?
 
-printf '%-32s %10s %10s %10s %8s   %s\n' "measure" "mpop" "popfetch" "fetchmail" \
-	"ratio" "issue 4's target"
-for r in "${rows[@]}"; do
-	printf '%s\n' "$r"
-done
-echo
-for v in "${verdicts[@]}"; do
-	printf 'verdict: %s\n' "$v"
-done
+print_table "$(printf '%-32s %10s %10s %10s %8s   %s' "measure" "mpop" "popfetch" \
+	"fetchmail" "ratio" "issue 4's target")"
 echo "(whole run: $SECONDS s; load average at the start $LOAD0, now $(cut -d' ' -f1-3 /proc/loadavg))"
 if awk -v l="${LOAD0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
 	echo "note: the machine was busy when this began (load over $(nproc) CPUs): other" \
