@@ -66,7 +66,8 @@ static char *sub(const char *a, const char *b)
 	static int k;
 
 	k = (k + 1) % 8;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", a, b);
+	if ((size_t)snprintf(buf[k], sizeof(buf[k]), "%s/%s", a, b) >= sizeof(buf[k]))
+		buf[k][0] = '\0';
 	return buf[k];
 }
 
