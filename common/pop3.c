@@ -490,58 +490,49 @@ static enum mp_status list_line(struct pop3_session *s, struct listing *l,
 	return MP_OK;
 }
 
-/* UIDL lines land on the LIST entries, which are sorted by then. */
+/* A UIDL line as an entry, its size unknown until LIST. */
 static enum mp_status uidl_line(struct pop3_session *s, struct listing *l,
-				const char *line, size_t len,
-				struct mp_error *err)
+				    const char *line, size_t len,
+				    struct mp_error *err)
 {
-	struct pop3_entry key, *e;
+	struct pop3_entry e = { 0 };
 	char show[64];
 
-	if (!pop3_parse_uidl_line(line, len, s->max_messages, &key.num,
-				  key.uidl))
+	if (!pop3_parse_uidl_line(line, len, s->max_messages, &e.num, e.uidl))
 		return mp_fail(err, MP_ERR_PROTOCOL,
 			       "malformed UIDL line from server (a UIDL is 1 "
 			       "to 70 printable characters): '%s'",
 			       shown(line, len, show));
-	e = l->n ? bsearch(&key, l->v, l->n, sizeof *l->v, cmp_num) : NULL;
-	if (!e)
-		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "server's UIDL names message %lu, which its LIST "
-			       "does not", key.num);
-	if (e->uidl[0])
-		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "server's UIDL names message %lu twice", key.num);
-	memcpy(e->uidl, key.uidl, sizeof e->uidl);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 256;
+		l->v = mp_xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = e;
 	return MP_OK;
 }
 
 /* Sorted by number, each number once. */
-static enum mp_status check_list(struct listing *l, struct mp_error *err)
+static enum mp_status check_list(const char *what, struct listing *l,
+				 struct mp_error *err)
 {
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof *l->v, cmp_num);
 	for (size_t i = 1; i < l->n; i++)
 		if (l->v[i].num == l->v[i - 1].num)
 			return mp_fail(err, MP_ERR_PROTOCOL,
-				       "server's LIST names message %lu twice",
-				       l->v[i].num);
+				       "server's %s names message %lu twice",
+				       what, l->v[i].num);
 	return MP_OK;
 }
 
-/* Every message has a UIDL and no two share one: popfetch's record of
- * what it has fetched relies on both. */
+/* No two messages share a UIDL: popfetch's record of what it has fetched
+ * relies on it. */
 static enum mp_status check_uidls(const struct listing *l,
 				  struct mp_error *err)
 {
 	const struct pop3_entry **by_uidl;
 	enum mp_status st = MP_OK;
 
-	for (size_t i = 0; i < l->n; i++)
-		if (!l->v[i].uidl[0])
-			return mp_fail(err, MP_ERR_PROTOCOL,
-				       "server's UIDL leaves out message %lu, "
-				       "which its LIST names", l->v[i].num);
 	if (l->n < 2)
 		return MP_OK;
 	by_uidl = mp_xmalloc(l->n * sizeof *by_uidl);
@@ -571,6 +562,8 @@ static enum mp_status uidl_reply(struct pop3_session *s, struct listing *l,
 		return st;
 	if (status == POP3_OK) {
 		st = read_listing(s, "UIDL", uidl_line, l, err);
+		if (st == MP_OK)
+			st = fault(s, check_list("UIDL", l, err));
 		return st == MP_OK ? check_uidls(l, err) : st;
 	}
 	if (s->resp_code[0])
@@ -580,22 +573,77 @@ static enum mp_status uidl_reply(struct pop3_session *s, struct listing *l,
 		       "messages from new");
 }
 
-enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
+/* Sizes bound what pop3_retr accepts for each message, also when the
+ * server has no UIDL and the caller fetches by number. */
+static void keep_sizes(struct pop3_session *s, const struct listing *l)
+{
+	free(s->sizes);
+	s->sizes = l->n ? mp_xmalloc(l->n * sizeof *s->sizes) : NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		s->sizes[i].num = l->v[i].num;
+		s->sizes[i].size = l->v[i].size;
+	}
+	s->nsizes = l->n;
+}
+
+enum mp_status pop3_uidl(struct pop3_session *s, struct pop3_entry **entries,
 			 size_t *n, struct mp_error *err)
 {
 	struct listing l = { 0 };
-	enum pop3_status status;
-	bool pipe = pipelining(s);
 	enum mp_status st = check_step(s, err);
 
 	*entries = NULL;
 	*n = 0;
-	if (st != MP_OK)
-		return st;
-	st = conn_send_line(s->conn, "LIST", CONN_SHOW_ALL, err);
-	/* Both commands in one write when the server reads ahead. */
-	if (st == MP_OK && pipe)
+	if (st == MP_OK)
 		st = conn_send_line(s->conn, "UIDL", CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	if (st != MP_OK)
+		return fault(s, st);
+	st = uidl_reply(s, &l, err);
+	if (st != MP_OK) {
+		free(l.v);
+		return st;
+	}
+	*entries = l.v;
+	*n = l.n;
+	return MP_OK;
+}
+
+/* LIST's sizes onto UIDL's entries (both sorted by number), which must
+ * name the same messages. */
+static enum mp_status merge_sizes(const struct listing *l,
+				  struct pop3_entry *e, size_t n,
+				  struct mp_error *err)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < n; i++, j++) {
+		if (j < l->n && l->v[j].num < e[i].num)
+			break;
+		if (j == l->n || l->v[j].num > e[i].num)
+			return mp_fail(err, MP_ERR_PROTOCOL,
+				       "server's UIDL names message %lu, which "
+				       "its LIST does not", e[i].num);
+		e[i].size = l->v[j].size;
+	}
+	if (j < l->n)
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "server's UIDL leaves out message %lu, which "
+			       "its LIST names", l->v[j].num);
+	return MP_OK;
+}
+
+enum mp_status pop3_sizes(struct pop3_session *s, bool from_uidl,
+			  struct pop3_entry **entries, size_t *n,
+			  struct mp_error *err)
+{
+	struct listing l = { 0 };
+	enum pop3_status status;
+	enum mp_status st = check_step(s, err);
+
+	if (st == MP_OK)
+		st = conn_send_line(s->conn, "LIST", CONN_SHOW_ALL, err);
 	if (st == MP_OK)
 		st = conn_flush(s->conn, err);
 	if (st == MP_OK)
@@ -604,51 +652,24 @@ enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
 		st = no_continuation(s, status, err);
 	if (st != MP_OK)
 		return fault(s, st);
-	if (status != POP3_OK) {
-		st = err_reply(s, "LIST failed", MP_ERR_PROTOCOL, err);
-		if (pipe) {
-			/* Read UIDL's answer too, to stay in step. */
-			struct mp_error ignored;
-			enum pop3_status ust;
-
-			if (fault(s, read_status(s, &ust, &ignored)) == MP_OK &&
-			    ust == POP3_OK)
-				read_listing(s, "UIDL", NULL, NULL, &ignored);
-		}
-		return st;
-	}
+	if (status != POP3_OK)
+		return err_reply(s, "LIST failed", MP_ERR_PROTOCOL, err);
 	st = read_listing(s, "LIST", list_line, &l, err);
 	if (st == MP_OK)
-		st = check_list(&l, err);
-	if (st != MP_OK) {
-		free(l.v);
-		return fault(s, st);
-	}
-	if (!pipe) {
-		st = conn_send_line(s->conn, "UIDL", CONN_SHOW_ALL, err);
-		if (st == MP_OK)
-			st = conn_flush(s->conn, err);
-		if (st != MP_OK) {
-			free(l.v);
-			return fault(s, st);
-		}
-	}
-	/* Sizes bound what pop3_retr accepts for each message, also when
-	 * the server has no UIDL and the caller fetches by number. */
-	free(s->sizes);
-	s->sizes = l.n ? mp_xmalloc(l.n * sizeof *s->sizes) : NULL;
-	for (size_t i = 0; i < l.n; i++) {
-		s->sizes[i].num = l.v[i].num;
-		s->sizes[i].size = l.v[i].size;
-	}
-	s->nsizes = l.n;
-	st = uidl_reply(s, &l, err);
+		st = fault(s, check_list("LIST", &l, err));
+	if (st == MP_OK && from_uidl)
+		st = merge_sizes(&l, *entries, *n, err);
 	if (st != MP_OK) {
 		free(l.v);
 		return st;
 	}
-	*entries = l.v;
-	*n = l.n;
+	keep_sizes(s, &l);
+	if (from_uidl) {
+		free(l.v);
+	} else {
+		*entries = l.v;
+		*n = l.n;
+	}
 	return MP_OK;
 }
 

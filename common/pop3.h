@@ -33,15 +33,23 @@ struct pop3_entry {
 	char uidl[72];               /* from UIDL (at most 70 chars), "" if none */
 };
 
-/* LIST and UIDL (pipelined when offered), merged by message number into
- * *entries (n of them, in order; the caller frees). Caps: at most
- * POP3_MAX_MESSAGES messages; a UIDL over 70 characters, a count that is
- * not a number, duplicate or unknown numbers, two messages with the same
- * UIDL, or a list that never ends are MP_ERR_PROTOCOL. A server without
- * UIDL: MP_ERR_UNAVAILABLE. */
+/* UIDL: the messages by number (sorted, sizes 0) with their UIDLs. Caps:
+ * at most POP3_MAX_MESSAGES messages; a UIDL over 70 characters, a number
+ * that is not one, a number twice, two messages with the same UIDL, or a
+ * list that never ends are MP_ERR_PROTOCOL. A server without UIDL:
+ * MP_ERR_UNAVAILABLE. UIDL comes alone so a run with nothing new never
+ * asks for LIST, which costs the server time.
+ *
+ * pop3_sizes: LIST, which also bounds what pop3_retr accepts for each
+ * message. from_uidl: LIST must name exactly the messages UIDL did (else
+ * MP_ERR_PROTOCOL) and fills in their sizes; otherwise (a server without
+ * UIDL) the entries are made from LIST. The caller frees the entries. */
 #define POP3_MAX_MESSAGES 1000000
-enum mp_status pop3_list(struct pop3_session *s, struct pop3_entry **entries,
+enum mp_status pop3_uidl(struct pop3_session *s, struct pop3_entry **entries,
 			 size_t *n, struct mp_error *err);
+enum mp_status pop3_sizes(struct pop3_session *s, bool from_uidl,
+			  struct pop3_entry **entries, size_t *n,
+			  struct mp_error *err);
 
 /* Lower the message cap of s below POP3_MAX_MESSAGES (0: the default). */
 void pop3_set_max_messages(struct pop3_session *s, unsigned long max);

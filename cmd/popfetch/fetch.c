@@ -428,11 +428,20 @@ static void summary(const struct run *r)
 		r->deleted, r->deferred || r->failed ? ", some kept for later" : "");
 }
 
+/* Whether the server holds a message not fetched before. */
+static bool has_new(const struct run *r)
+{
+	for (size_t i = 0; i < r->nentries; i++)
+		if (!state_has(r->state, r->entries[i].uidl))
+			return true;
+	return false;
+}
+
 /* The whole session once logged in. */
 static enum mp_status session(struct run *r, struct mp_error *err)
 {
 	const struct fetch_plan *p = r->plan;
-	enum mp_status st = pop3_list(r->pop, &r->entries, &r->nentries, err);
+	enum mp_status st = pop3_uidl(r->pop, &r->entries, &r->nentries, err);
 	r->have_uidl = true;
 	if (st == MP_ERR_UNAVAILABLE) {
 		/* No UIDL: only "fetch everything and delete it" is safe. */
@@ -441,18 +450,18 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 				       "the server does not support UIDL, so popfetch cannot "
 				       "tell new messages from old; use --all --delete to "
 				       "fetch every message and delete it");
-		unsigned long count;
-		unsigned long long size;
-		st = pop3_stat(r->pop, &count, &size, err);
+		r->have_uidl = false;
+		st = pop3_sizes(r->pop, false, &r->entries, &r->nentries, err);
 		if (st != MP_OK)
 			return st;
-		r->have_uidl = false;
-		r->nentries = count;
-		r->entries = mp_xcalloc(count ? count : 1, sizeof *r->entries);
-		for (unsigned long i = 0; i < count; i++)
-			r->entries[i].num = i + 1;
 	} else if (st != MP_OK) {
 		return st;
+	} else if (p->status || p->dry_run || p->all || has_new(r)) {
+		/* Sizes only when something will be fetched or shown: LIST
+		 * costs the server time a run with nothing new can spare. */
+		st = pop3_sizes(r->pop, true, &r->entries, &r->nentries, err);
+		if (st != MP_OK)
+			return st;
 	}
 
 	size_t *todo = mp_xcalloc(r->nentries + 1, sizeof *todo);

@@ -33,7 +33,8 @@
 #   fake_pop3_login         the fake-server script lines for greeting, CAPA and
 #                           USER/PASS; fake_pop3_opts: popfetch's options to
 #                           reach the fake (--tls=no --allow-plaintext-auth)
-#   endless_pop3_start MODE a POP3 server whose LIST never ends (ENDLESS_PORT);
+#   endless_pop3_start MODE a POP3 server whose LIST or UIDL never ends
+#                           (MODE list or uidl; ENDLESS_PORT);
 #                           endless_pop3_stop
 #   rss_run KBFILE CMD...   run CMD, write its peak RSS (KiB) to KBFILE, exit
 #                           with its status
@@ -483,11 +484,13 @@ refute() {
 }
 
 # endless_pop3_start MODE: a POP3 server whose answer never ends (MODE
-# list: LIST lines "N 100" for ever, until the client goes away). Exports
+# list: one message in UIDL, then LIST lines "N 100" for ever, until the
+# client goes away; MODE uidl: UIDL lines "N uid-N" for ever). Exports
 # ENDLESS_PORT; endless_pop3_stop ends it.
 endless_pop3_start() {
 	local dir=$BATS_TEST_TMPDIR/endless i
 	mkdir -p "$dir"
+	rm -f "$dir/port"
 	"$_POP3_PYTHON" - "$1" "$dir/port" >"$dir/log" 2>&1 3>&- <<-'PY' &
 	import os, signal, socket, sys
 	mode, portfile = sys.argv[1:3]
@@ -511,12 +514,16 @@ endless_pop3_start() {
 	        c.sendall(b"+OK\r\nUSER\r\nUIDL\r\n.\r\n")
 	    elif cmd.startswith((b"USER", b"PASS")):
 	        c.sendall(b"+OK\r\n")
-	    elif cmd == b"LIST" and mode == "list":
+	    elif cmd == b"UIDL" and mode != "uidl":
+	        c.sendall(b"+OK\r\n1 uid-1\r\n.\r\n")
+	    elif cmd == b"LIST" and mode == "list" or cmd == b"UIDL" and mode == "uidl":
 	        c.sendall(b"+OK\r\n")
+	        fmt = b"%d 100\r\n" if mode == "list" else b"%d uid-%d\r\n"
 	        n = 1
 	        try:
 	            while True:
-	                c.sendall(b"".join(b"%d 100\r\n" % i for i in range(n, n + 10000)))
+	                c.sendall(b"".join(fmt % ((i,) * fmt.count(b"%d"))
+	                                   for i in range(n, n + 10000)))
 	                n += 10000
 	        except OSError:
 	            sent = n

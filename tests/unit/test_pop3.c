@@ -435,7 +435,24 @@ static void test_stat(void)
 	sess_free(&x);
 }
 
-static void test_list_pipelined(void)
+/* UIDL, then LIST for the sizes, as popfetch does when there is mail to
+ * fetch. On failure nothing is handed out. */
+static enum mp_status list_both(struct pop3_session *s, struct pop3_entry **e,
+				size_t *n, struct mp_error *err)
+{
+	enum mp_status st = pop3_uidl(s, e, n, err);
+
+	if (st == MP_OK)
+		st = pop3_sizes(s, true, e, n, err);
+	if (st != MP_OK) {
+		free(*e);
+		*e = NULL;
+		*n = 0;
+	}
+	return st;
+}
+
+static void test_uidl_then_list(void)
 {
 	const char *msgs[] = { m_dots, m_empty, m_bytes };
 	struct fake f = { .caps = CAPS_PIPE, .msgs = msgs, .nmsgs = 3 };
@@ -446,20 +463,49 @@ static void test_list_pipelined(void)
 
 	if (!sess_open(&x, &f))
 		return;
-	is_int(pop3_list(x.s, &e, &n, &err), MP_OK, "LIST+UIDL (%s)", err.msg);
+	is_int(pop3_uidl(x.s, &e, &n, &err), MP_OK, "UIDL (%s)", err.msg);
 	is_int(n, 3, "three entries");
 	if (n == 3) {
 		ok(e[0].num == 1 && e[1].num == 2 && e[2].num == 3, "numbers");
+		is_str(e[2].uidl, "uid-3", "UIDLs");
+		ok(e[0].size == 0 && e[2].size == 0, "sizes not known yet");
+	}
+	is_int(pop3_sizes(x.s, true, &e, &n, &err), MP_OK, "LIST (%s)", err.msg);
+	if (n == 3) {
 		is_int(e[0].size, wire_size(m_dots), "size from LIST");
 		is_int(e[1].size, 2 * 0, "empty message size 0");
-		is_str(e[2].uidl, "uid-3", "UIDL merged");
+		is_str(e[2].uidl, "uid-3", "UIDLs kept");
 	}
 	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT after LIST");
 	sess_end(&x);
-	ok(same_read(x.raw, x.reads, "LIST\r\n", "UIDL\r\n"),
-	   "LIST and UIDL arrived in one read (pipelined)");
-	diag_unless(same_read(x.raw, x.reads, "LIST\r\n", "UIDL\r\n"),
-		    x.reads);
+	ok(has(x.raw, "UIDL\r\nLIST\r\nQUIT\r\n"), "UIDL, then LIST");
+	free(e);
+	sess_free(&x);
+}
+
+static void test_list_without_uidl(void)
+{
+	const char *msgs[] = { m_dots, m_bytes };
+	struct fake f = {
+		.caps = CAPS_PLAIN, .msgs = msgs, .nmsgs = 2,
+		.uidl_reply = "-ERR unknown command\r\n",
+	};
+	struct mp_error err = { 0 };
+	struct pop3_entry *e = NULL;
+	size_t n = 0;
+	struct sess x;
+
+	if (!sess_open(&x, &f))
+		return;
+	is_int(pop3_uidl(x.s, &e, &n, &err), MP_ERR_UNAVAILABLE,
+	       "no UIDL (%s)", err.msg);
+	is_int(pop3_sizes(x.s, false, &e, &n, &err), MP_OK,
+	       "LIST alone (%s)", err.msg);
+	ok(n == 2 && e[0].num == 1 && e[1].num == 2 &&
+	   e[1].size == wire_size(m_bytes) && !e[0].uidl[0],
+	   "entries made from LIST, without UIDLs");
+	pop3_quit(x.s, &err);
+	sess_end(&x);
 	free(e);
 	sess_free(&x);
 }
@@ -480,16 +526,16 @@ static void test_list_plain(void)
 
 	if (!sess_open(&x, &f))
 		return;
-	is_int(pop3_list(x.s, &e, &n, &err), MP_OK, "LIST, then UIDL (%s)",
+	is_int(list_both(x.s, &e, &n, &err), MP_OK, "UIDL, then LIST (%s)",
 	       err.msg);
 	ok(n == 2 && e[0].num == 1 && e[0].size == 50 &&
 	   !strcmp(e[0].uidl, "AAA") && e[1].num == 2 && e[1].size == 99 &&
 	   !strcmp(e[1].uidl, "BBB"), "sorted and merged by number");
 	pop3_quit(x.s, &err);
 	sess_end(&x);
-	ok(has(x.raw, "LIST\r\nUIDL\r\n") &&
-	   !same_read(x.raw, x.reads, "LIST\r\n", "UIDL\r\n"),
-	   "without PIPELINING, UIDL only after LIST's answer");
+	ok(has(x.raw, "UIDL\r\nLIST\r\n") &&
+	   !same_read(x.raw, x.reads, "UIDL\r\n", "LIST\r\n"),
+	   "LIST only after UIDL's answer");
 	free(e);
 	sess_free(&x);
 }
@@ -506,7 +552,7 @@ static void list_fails(const struct fake *f, enum mp_status want,
 
 	if (!sess_open(&x, f))
 		return;
-	is_int(pop3_list(x.s, &e, &n, &err), want, "%s: status (%s)", name,
+	is_int(list_both(x.s, &e, &n, &err), want, "%s: status (%s)", name,
 	       err.msg);
 	ok(has(err.msg, needle), "%s: says '%s'", name, needle);
 	diag_unless(has(err.msg, needle), err.msg);
@@ -538,10 +584,14 @@ static void test_list_errors(void)
 		   true, "no UIDL, no pipelining");
 	f.caps = CAPS_PIPE;
 
-	f.uidl_reply = "+OK\r\n1 a\r\n3 c\r\n.\r\n";
+	f.uidl_reply = "+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n";
 	f.list_reply = "+OK\r\n1 10\r\n2 20\r\n.\r\n";
 	list_fails(&f, MP_ERR_PROTOCOL, "UIDL names message 3, which its LIST "
-		   "does not", false, "UIDL-only message");
+		   "does not", true, "UIDL-only message");
+
+	f.uidl_reply = "+OK\r\n1 a\r\n3 c\r\n.\r\n";
+	list_fails(&f, MP_ERR_PROTOCOL, "UIDL leaves out message 2, which its "
+		   "LIST names", true, "UIDL and LIST differ in the middle");
 
 	f.uidl_reply = "+OK\r\n1 a\r\n.\r\n";
 	list_fails(&f, MP_ERR_PROTOCOL, "UIDL leaves out message 2", true,
@@ -594,7 +644,7 @@ static void test_list_errors(void)
 	f.list_reply = "-ERR [SYS/TEMP] index being rebuilt\r\n";
 	f.uidl_reply = "+OK\r\n1 a\r\n.\r\n";
 	list_fails(&f, MP_ERR_TEMP, "LIST failed: -ERR [SYS/TEMP] index being "
-		   "rebuilt", true, "LIST -ERR [SYS/TEMP], UIDL read anyway");
+		   "rebuilt", true, "LIST -ERR [SYS/TEMP] after UIDL");
 
 	f.list_reply = "HELLO THERE\r\n";
 	list_fails(&f, MP_ERR_PROTOCOL, "malformed reply from server: "
@@ -611,7 +661,7 @@ static void test_list_forever(void)
 
 	if (sess_open(&x, &f)) {
 		pop3_set_max_messages(x.s, 1000);
-		is_int(pop3_list(x.s, &e, &n, &err), MP_ERR_PROTOCOL,
+		is_int(list_both(x.s, &e, &n, &err), MP_ERR_PROTOCOL,
 		       "endless LIST, cap 1000: protocol error (%s)", err.msg);
 		ok(has(err.msg, "LIST answer goes on past 1000 messages"),
 		   "says where it stopped");
@@ -623,7 +673,7 @@ static void test_list_forever(void)
 
 	/* The real cap: a million lines still end cleanly. */
 	if (sess_open(&x, &f)) {
-		is_int(pop3_list(x.s, &e, &n, &err), MP_ERR_PROTOCOL,
+		is_int(list_both(x.s, &e, &n, &err), MP_ERR_PROTOCOL,
 		       "endless LIST, default cap: protocol error (%s)", err.msg);
 		ok(has(err.msg, "past 1000000 messages"), "at POP3_MAX_MESSAGES");
 		sess_end(&x);
@@ -761,7 +811,7 @@ static void test_retr_exact(void)
 	got_init(&g, &sink);
 	if (!sess_open(&x, &f))
 		goto out;
-	is_int(pop3_list(x.s, &e, &n, &err), MP_OK, "list first (%s)", err.msg);
+	is_int(list_both(x.s, &e, &n, &err), MP_OK, "list first (%s)", err.msg);
 	is_int(pop3_retr(x.s, nums, 4, 8, &sink, &err), MP_OK,
 	       "RETR of four messages (%s)", err.msg);
 	is_str(g.events, "b0 e0 b1 e1 b2 e2 b3 e3 ", "begin/end in order");
@@ -989,7 +1039,7 @@ static void test_retr_long_lines(void)
 	got_init(&g, &sink);
 	if (!sess_open(&x, &f))
 		goto out;
-	is_int(pop3_list(x.s, &e, &n, &err), MP_OK, "list (%s)", err.msg);
+	is_int(list_both(x.s, &e, &n, &err), MP_OK, "list (%s)", err.msg);
 	is_int(pop3_retr(x.s, nums, 5, 8, &sink, &err), MP_OK,
 	       "RETR of messages with long lines (%s)", err.msg);
 	is_str(g.events, "b0 e0 b1 e1 b2 e2 b3 e3 b4 e4 ", "all end");
@@ -1085,7 +1135,7 @@ static void test_retr_oversize(void)
 
 	got_init(&g, &sink);
 	if (sess_open(&x, &f)) {
-		is_int(pop3_list(x.s, &e, &n, &err), MP_OK, "list (%s)", err.msg);
+		is_int(list_both(x.s, &e, &n, &err), MP_OK, "list (%s)", err.msg);
 		is_int(pop3_retr(x.s, nums, 2, 2, &sink, &err), MP_ERR_PROTOCOL,
 		       "message far over its LIST size (%s)", err.msg);
 		ok(has(err.msg, "message 2") && has(err.msg, "20 octets"),
@@ -1152,7 +1202,8 @@ int main(void)
 	}
 
 	test_stat();
-	test_list_pipelined();
+	test_uidl_then_list();
+	test_list_without_uidl();
 	test_list_plain();
 	test_list_errors();
 	test_list_forever();
