@@ -946,6 +946,17 @@ enum mp_status pop3_quit(struct pop3_session *s, struct mp_error *err)
 	return st;
 }
 
+enum mp_status pop3_quit_nowait(struct pop3_session *s, struct mp_error *err)
+{
+	enum mp_status st = check_step(s, err);
+
+	if (st == MP_OK)
+		st = conn_send_line(s->conn, "QUIT", CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	return st;
+}
+
 void pop3_close(struct pop3_session *s)
 {
 	if (!s)

@@ -95,6 +95,9 @@ enum mp_status pop3_dele(struct pop3_session *s, const unsigned long *nums,
 
 /* QUIT: a +OK commits the deletions (RFC 1939 UPDATE state). */
 enum mp_status pop3_quit(struct pop3_session *s, struct mp_error *err);
+/* QUIT without waiting for the answer, for a session that retrieved and
+ * deleted nothing, so the answer could change nothing. */
+enum mp_status pop3_quit_nowait(struct pop3_session *s, struct mp_error *err);
 
 void pop3_close(struct pop3_session *s);
 

@@ -526,7 +526,9 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 	}
 	if (ndel > 0)
 		st = pop3_dele(r->pop, nums, ndel, err);
-	if (st == MP_OK)
+	if (st == MP_OK && ndel == 0 && ntodo == 0)
+		st = pop3_quit_nowait(r->pop, err);   /* a run with nothing to do */
+	else if (st == MP_OK)
 		st = pop3_quit(r->pop, err);
 	if (st == MP_OK && ndel > 0) {
 		/* QUIT's +OK made the deletions real: forget those UIDLs. */

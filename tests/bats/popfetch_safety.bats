@@ -212,6 +212,37 @@ fake_whole() {
 	fake_log | grep -q '^C: DELE 2$'
 }
 
+@test "nothing new: only UIDL and QUIT reach the server, and popfetch does not wait for QUIT's answer" {
+	fake_whole
+	mp_run popfetch $(fake_pop3_opts) --maildir "$MD" --keep --state "$STATE"
+	expect_status 0
+	fake_wait
+	fake_stop
+	{
+		fake_pop3_login
+		cat <<-EOF
+		C: ^UIDL\$
+		S: +OK
+		S: 1 uid-one
+		S: 2 uid-two
+		S: .
+		C: ^QUIT\$
+		SLEEP 3
+		S: +OK bye
+		EOF
+	} >"$BATS_TEST_TMPDIR/idle.script"
+	fake_start "$BATS_TEST_TMPDIR/idle.script"
+	local t0=$SECONDS
+	mp_run popfetch $(fake_pop3_opts) --maildir "$MD" --keep --state "$STATE"
+	expect_status 0
+	expect_err "fetched 0 ("
+	[ $((SECONDS - t0)) -lt 3 ]
+	fake_log >"$BATS_TEST_TMPDIR/idle.log"
+	grep -q '^C: QUIT$' "$BATS_TEST_TMPDIR/idle.log"
+	refute grep -q '^C: LIST' "$BATS_TEST_TMPDIR/idle.log"
+	[ "$(find "$MD/new" -type f | wc -l)" -eq 2 ]
+}
+
 @test "connection dropped mid-RETR (mbox): exit 75, no partial message in the mbox, the rerun gets each once" {
 	local mb=$BATS_TEST_TMPDIR/mail.mbox
 	fake_drop_mid_retr
