@@ -786,6 +786,14 @@ enum mp_status imap_enable(struct imap_session *s, struct mp_error *err)
 
 /* --- LIST --- */
 
+/* What STATUS (or LIST-STATUS) asks for. */
+static const char *status_items(const struct imap_session *s)
+{
+	return s->condstore || imap_has_cap(s, "CONDSTORE")
+		? "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+		: "(MESSAGES UIDNEXT UIDVALIDITY)";
+}
+
 struct folders {
 	struct imap_folder *v;
 	size_t n, cap;
@@ -797,6 +805,22 @@ static enum mp_status list_resp(struct imap_session *s, void *ctx,
 	struct folders *f = ctx;
 	const struct imapp_resp *r = &s->p.r;
 
+	if (r->type == IMAPP_T_STATUS && r->mailbox &&
+	    (r->status.have & IMAPP_S_UIDVALIDITY)) {
+		/* LIST-STATUS: the answer for a folder just listed. */
+		for (size_t i = f->n; i-- > 0;) {
+			struct imap_folder *d = &f->v[i];
+			if (strcmp(d->name, r->mailbox) != 0)
+				continue;
+			d->has_status = true;
+			d->status.uidvalidity = r->status.uidvalidity;
+			d->status.uidnext = r->status.uidnext;
+			d->status.messages = r->status.messages;
+			d->status.highestmodseq = r->status.highestmodseq;
+			break;
+		}
+		return MP_OK;
+	}
 	if (r->type != IMAPP_T_LIST)
 		return MP_OK;
 	if (f->n >= MAX_FOLDERS)
@@ -806,6 +830,7 @@ static enum mp_status list_resp(struct imap_session *s, void *ctx,
 		f->cap = f->cap ? 2 * f->cap : 64;
 		f->v = mp_xrealloc(f->v, f->cap * sizeof *f->v);
 	}
+	memset(&f->v[f->n], 0, sizeof f->v[f->n]);
 	f->v[f->n].name = mp_xstrdup(r->mailbox ? r->mailbox : "");
 	f->v[f->n].delim = r->list.delim;
 	f->v[f->n].noselect =
@@ -822,9 +847,14 @@ enum mp_status imap_list(struct imap_session *s, const char *pattern,
 	const char *args[] = { "", pattern };
 	enum mp_status st;
 
+	char tail[100];
+
 	*out = NULL;
 	*n = 0;
-	st = command_args(s, "LIST", args, 2, false, NULL, list_resp, &f, err);
+	snprintf(tail, sizeof tail, " RETURN (STATUS %s)", status_items(s));
+	st = command_args(s, "LIST", args, 2, false,
+			  imap_has_cap(s, "LIST-STATUS") ? tail : NULL,
+			  list_resp, &f, err);
 	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
 		st = command_failed(s, "LIST failed", MP_ERR_UNAVAILABLE, err);
 	if (st != MP_OK) {
@@ -886,13 +916,11 @@ enum mp_status imap_status(struct imap_session *s, const char *folder,
 			   struct imap_mailbox *out, struct mp_error *err)
 {
 	struct status_want w = { .folder = folder };
-	const char *tail = s->condstore || imap_has_cap(s, "CONDSTORE")
-		? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
-		: " (MESSAGES UIDNEXT UIDVALIDITY)";
-	char what[200];
+	char tail[80], what[200];
 	enum mp_status st;
 
 	memset(out, 0, sizeof *out);
+	snprintf(tail, sizeof tail, " %s", status_items(s));
 	folder_what("STATUS", folder, what, sizeof what);
 	st = command_args(s, "STATUS", &folder, 1, true, tail, status_resp, &w,
 			  err);

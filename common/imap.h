@@ -40,23 +40,6 @@ enum mp_status imap_enable(struct imap_session *s, struct mp_error *err);
 /* True once UTF8=ACCEPT is enabled: folder names are then UTF-8. */
 bool imap_utf8(const struct imap_session *s);
 
-/* One folder from LIST. */
-struct imap_folder {
-	char *name;            /* as the server names it (modified UTF-7, or
-				  UTF-8 under UTF8=ACCEPT); owned */
-	char delim;            /* hierarchy delimiter, 0 for none (NIL) */
-	bool noselect;         /* \Noselect or \NonExistent */
-};
-/* LIST "" pattern (IMAP wildcards * and %). At most 100000 folders; names
- * with NUL are refused (MP_ERR_PROTOCOL), other odd names are returned as
- * they are: mapping them to local names safely is the caller's job. A
- * pattern holding CR or LF is MP_ERR_USAGE.
- * The caller frees with imap_folders_free. */
-enum mp_status imap_list(struct imap_session *s, const char *pattern,
-			 struct imap_folder **out, size_t *n,
-			 struct mp_error *err);
-void imap_folders_free(struct imap_folder *f, size_t n);
-
 /* What STATUS or EXAMINE tells about a folder. */
 struct imap_mailbox {
 	uint32_t uidvalidity;
@@ -64,6 +47,28 @@ struct imap_mailbox {
 	uint32_t messages;       /* EXISTS */
 	uint64_t highestmodseq;  /* 0 when the server has no CONDSTORE */
 };
+
+/* One folder from LIST. */
+struct imap_folder {
+	char *name;            /* as the server names it (modified UTF-7, or
+				  UTF-8 under UTF8=ACCEPT); owned */
+	char delim;            /* hierarchy delimiter, 0 for none (NIL) */
+	bool noselect;         /* \Noselect or \NonExistent */
+	bool has_status;       /* status came with LIST (LIST-STATUS) */
+	struct imap_mailbox status;
+};
+/* LIST "" pattern (IMAP wildcards * and %). At most 100000 folders; names
+ * with NUL are refused (MP_ERR_PROTOCOL), other odd names are returned as
+ * they are: mapping them to local names safely is the caller's job. A
+ * pattern holding CR or LF is MP_ERR_USAGE. Where the server offers
+ * LIST-STATUS, each selectable folder's STATUS comes in the same round
+ * trip (has_status; a folder the server sends no UIDVALIDITY for has
+ * none). The caller frees with imap_folders_free. */
+enum mp_status imap_list(struct imap_session *s, const char *pattern,
+			 struct imap_folder **out, size_t *n,
+			 struct mp_error *err);
+void imap_folders_free(struct imap_folder *f, size_t n);
+
 /* Folder names for STATUS and EXAMINE are names LIST returned: 8-bit
  * ones, and those holding CR or LF, go as literals.
  *

@@ -655,7 +655,10 @@ static int move_into_place(struct maildir *md, const char *base,
 	return renameat(md->tmpfd, base, dirfd, to);
 }
 
-enum mp_status maildir_flush(struct maildir *md, struct mp_error *err)
+/* Sync, move into place, and (unless the caller syncs the file system
+ * later) fsync new/ and cur/. */
+static enum mp_status flush(struct maildir *md, bool whole_fs,
+			    struct mp_error *err)
 {
 	enum mp_status st;
 	bool to_new = false, to_cur = false;
@@ -663,7 +666,7 @@ enum mp_status maildir_flush(struct maildir *md, struct mp_error *err)
 
 	if (md->npend == 0)
 		return MP_OK;
-	st = sync_pending(md, err);
+	st = whole_fs ? maildir_sync_fs(md->path, err) : sync_pending(md, err);
 	if (st != MP_OK) {
 		drop_pending(md, 0);
 		return st;
@@ -687,6 +690,8 @@ enum mp_status maildir_flush(struct maildir *md, struct mp_error *err)
 		if (md->names->loaded && !md->names->failed)
 			set_add(md->names, to, strcspn(to, ":"));
 	}
+	if (whole_fs)
+		to_new = to_cur = false;
 	if (to_new && fsync(md->newfd) != 0 && st == MP_OK)
 		st = mp_fail(err, MP_ERR_IO, "cannot sync %s/new: %s", md->path,
 			     strerror(errno));
@@ -695,6 +700,49 @@ enum mp_status maildir_flush(struct maildir *md, struct mp_error *err)
 			     strerror(errno));
 	drop_pending(md, i);
 	return st;
+}
+
+enum mp_status maildir_flush(struct maildir *md, struct mp_error *err)
+{
+	return flush(md, false, err);
+}
+
+bool maildir_can_sync_fs(void)
+{
+#ifdef __linux__
+	return true;
+#else
+	return false;
+#endif
+}
+
+enum mp_status maildir_flush_fs(struct maildir *md, struct mp_error *err)
+{
+	if (!maildir_can_sync_fs())
+		return maildir_flush(md, err);
+	return flush(md, true, err);
+}
+
+enum mp_status maildir_sync_fs(const char *path, struct mp_error *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = -1;
+
+	if (fd >= 0) {
+#ifdef __linux__
+		r = syncfs(fd);
+#else
+		sync();
+		r = 0;
+#endif
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	if (r != 0)
+		return mp_fail(err, MP_ERR_IO, "cannot sync %s: %s", path,
+			       strerror(errno));
+	return MP_OK;
 }
 
 /* --- housekeeping --- */

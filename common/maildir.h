@@ -58,6 +58,21 @@ const char *maildir_pending_name(const struct maildir *md, size_t i);
  * (the caller's journal tells). */
 enum mp_status maildir_flush(struct maildir *md, struct mp_error *err);
 
+/* True where maildir_flush_fs is available: one sync covers a whole file
+ * system (Linux syncfs). */
+bool maildir_can_sync_fs(void);
+
+/* maildir_flush for a caller that syncs the file system itself at the
+ * end of its run (maildir_sync_fs): the one sync before the moves also
+ * makes durable every file written on md's file system before the call
+ * (a journal beside the Maildir), and new/ and cur/ are not fsynced, so
+ * until the caller's sync a crash may undo moves (the messages stay in
+ * tmp/). Only where maildir_can_sync_fs; a failed sync is MP_ERR_IO. */
+enum mp_status maildir_flush_fs(struct maildir *md, struct mp_error *err);
+
+/* Make everything written on path's file system durable. */
+enum mp_status maildir_sync_fs(const char *path, struct mp_error *err);
+
 /* True if a message with this base name (a ":info" part is ignored) is
  * in new/ or cur/ (cur/ names may have gained flags since). The names are
  * read once, on the first call, then kept up to date with md's flushes:

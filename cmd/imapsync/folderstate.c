@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "strutil.h"
 
 #define STATE_FILE "mailpipe-state"
@@ -34,17 +35,6 @@ static void add(struct folder_state *fs, uint32_t v, uint32_t uid, const char *n
 		fs->uids = mp_xrealloc(fs->uids, fs->capuids * sizeof *fs->uids);
 	}
 	fs->uids[fs->nuids++] = (struct uid_entry){ v, uid, mp_xstrdup(name) };
-}
-
-static enum mp_status sync_dir(const char *dir, struct mp_error *err)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	enum mp_status st = MP_OK;
-	if (fd < 0 || fsync(fd) < 0)
-		st = mp_fail(err, MP_ERR_IO, "cannot sync %s: %s", dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return st;
 }
 
 enum mp_status folder_state_load(const char *dir, bool dotted,
@@ -89,16 +79,22 @@ enum mp_status folder_state_load(const char *dir, bool dotted,
 			return mp_fail(err, MP_ERR_DATA, "%s:%u: malformed line", path, lineno);
 		}
 		add(fs, (uint32_t)v, (uint32_t)uid, line + off);
+		fs->last_uidvalidity = (uint32_t)v;
 	}
 	fclose(f);
+	/* A state file lost to a crash before the run's final sync: the
+	 * journal's latest UIDVALIDITY is the one last synced. */
+	if (fs->uidvalidity == 0 && fs->last_uidvalidity) {
+		fs->uidvalidity = fs->last_uidvalidity;
+		fs->guessed = true;
+	}
 	if (fs->nuids > 1)
 		qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
 	return MP_OK;
 }
 
-enum mp_status folder_state_append(struct folder_state *fs,
-				   const struct uid_entry *e, size_t n,
-				   struct mp_error *err)
+static enum mp_status append(struct folder_state *fs, const struct uid_entry *e,
+			     size_t n, bool durable, struct mp_error *err)
 {
 	if (n == 0)
 		return MP_OK;
@@ -126,7 +122,7 @@ enum mp_status folder_state_append(struct folder_state *fs,
 			off += (size_t)w;
 	}
 	free(buf);
-	if (!ok || fsync(fd) < 0) {
+	if (!ok || (durable && fsync(fd) < 0)) {
 		int saved = errno;
 		close(fd);
 		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
@@ -135,12 +131,28 @@ enum mp_status folder_state_append(struct folder_state *fs,
 	for (size_t i = 0; i < n; i++)
 		add(fs, e[i].uidvalidity, e[i].uid, e[i].name);
 	qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
+	fs->last_uidvalidity = e[n - 1].uidvalidity;
 	return MP_OK;
+}
+
+enum mp_status folder_state_append(struct folder_state *fs,
+				   const struct uid_entry *e, size_t n,
+				   struct mp_error *err)
+{
+	return append(fs, e, n, true, err);
+}
+
+enum mp_status folder_state_append_unsynced(struct folder_state *fs,
+					    const struct uid_entry *e, size_t n,
+					    struct mp_error *err)
+{
+	return append(fs, e, n, false, err);
 }
 
 /* Write path atomically from buf. */
 static enum mp_status write_atomic(const struct folder_state *fs, const char *file,
-				   const char *buf, size_t len, struct mp_error *err)
+				   const char *buf, size_t len, bool durable,
+				   struct mp_error *err)
 {
 	char path[4200], tmp[4300];
 	path_of(fs, file, path, sizeof path);
@@ -157,7 +169,7 @@ static enum mp_status write_atomic(const struct folder_state *fs, const char *fi
 		if (ok)
 			off += (size_t)w;
 	}
-	if (!ok || fsync(fd) < 0) {
+	if (!ok || (durable && fsync(fd) < 0)) {
 		int saved = errno;
 		close(fd);
 		unlink(tmp);
@@ -169,7 +181,7 @@ static enum mp_status write_atomic(const struct folder_state *fs, const char *fi
 		unlink(tmp);
 		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
 	}
-	return sync_dir(fs->dir, err);
+	return durable ? durable_dir(fs->dir, err) : MP_OK;
 }
 
 enum mp_status folder_state_save(const struct folder_state *fs,
@@ -180,7 +192,7 @@ enum mp_status folder_state_save(const struct folder_state *fs,
 			   "# mailpipe imapsync folder state 1\n"
 			   "uidvalidity %" PRIu32 "\nhighestmodseq %" PRIu64 "\n",
 			   fs->uidvalidity, fs->highestmodseq);
-	return write_atomic(fs, STATE_FILE, buf, (size_t)len, err);
+	return write_atomic(fs, STATE_FILE, buf, (size_t)len, false, err);
 }
 
 const struct uid_entry *folder_state_find(const struct folder_state *fs,
@@ -221,7 +233,7 @@ enum mp_status folder_state_compact(struct folder_state *fs,
 		len += (size_t)snprintf(buf + len, size - len, "%" PRIu32 " %" PRIu32 " %s\n",
 					fs->uids[i].uidvalidity, fs->uids[i].uid,
 					fs->uids[i].name);
-	enum mp_status st = write_atomic(fs, UIDS_FILE, buf, len, err);
+	enum mp_status st = write_atomic(fs, UIDS_FILE, buf, len, true, err);
 	free(buf);
 	return st;
 }

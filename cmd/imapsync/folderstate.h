@@ -2,6 +2,7 @@
  * backup so it is self-contained and portable:
  *
  *   mailpipe-state    UIDVALIDITY and HIGHESTMODSEQ, written atomically
+ *                     (made durable by the run's final sync)
  *   mailpipe-uids     one line per message kept: "UIDVALIDITY UID NAME",
  *                     appended and fsynced before the messages are moved
  *                     into place, so a crash between the two never leads
@@ -30,6 +31,9 @@ struct folder_state {
 	bool dotted;             /* file names start with '.' (nested layout) */
 	uint32_t uidvalidity;    /* 0: never synced */
 	uint64_t highestmodseq;
+	uint32_t last_uidvalidity;  /* of the UID list's last line */
+	bool guessed;            /* uidvalidity taken from the UID list: the
+				    state file is missing (a crash) */
 	struct uid_entry *uids;  /* sorted by (uidvalidity, uid) after load */
 	size_t nuids, capuids;
 };
@@ -44,7 +48,17 @@ enum mp_status folder_state_append(struct folder_state *fs,
 				   const struct uid_entry *e, size_t n,
 				   struct mp_error *err);
 
-/* Write UIDVALIDITY and HIGHESTMODSEQ atomically. */
+/* The same without the fsync, for a caller whose next step syncs the
+ * whole file system before moving the messages in. */
+enum mp_status folder_state_append_unsynced(struct folder_state *fs,
+					    const struct uid_entry *e, size_t n,
+					    struct mp_error *err);
+
+/* Write UIDVALIDITY and HIGHESTMODSEQ atomically, not synced: the run's
+ * final file-system sync makes it durable. A crash before that leaves the
+ * old file or, on some file systems, an empty one; load then takes the
+ * UIDVALIDITY of the UID list's last line and no HIGHESTMODSEQ, which
+ * costs a full flag check, never a message. */
 enum mp_status folder_state_save(const struct folder_state *fs,
 				 struct mp_error *err);
 

@@ -15,6 +15,8 @@
 
 static const struct opt_def imapsync_opts[] = {
 	{ "maildir", 0, OPT_VALUE, "DIR", "back up into DIR, one Maildir per folder" },
+	{ "mbox", 0, OPT_VALUE, "DIR", "back up into DIR, one mboxrd file per folder\n"
+	  "                             (no flags kept)" },
 	{ "stdout", 0, OPT_BOOL, NULL, "write new messages to stdout as an mboxrd stream" },
 	{ "mda", 0, OPT_VALUE, "CMD", "pipe each new message to CMD (recorded after exit 0)" },
 	{ "folder", 0, OPT_LIST, "PATTERN", "folders to sync (IMAP LIST pattern, * and %; repeatable)" },
@@ -135,18 +137,21 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 	    (st = cli_bool(cli, "mirror", false, &o->mirror, err)) != MP_OK ||
 	    (st = cli_bool(cli, "json", false, &o->json, err)) != MP_OK)
 		return st;
-	int outputs = (cli_get(cli, "maildir") != NULL) + out_stdout +
-		      (cli_get(cli, "mda") != NULL);
+	int outputs = (cli_get(cli, "maildir") != NULL) + (cli_get(cli, "mbox") != NULL) +
+		      out_stdout + (cli_get(cli, "mda") != NULL);
 	if (outputs > 1)
-		return mp_fail(err, MP_ERR_USAGE, "choose one of --maildir, --stdout and --mda");
-	if (outputs == 0)
 		return mp_fail(err, MP_ERR_USAGE,
-			       "say where the copy goes: --maildir DIR, --stdout or --mda CMD");
+			       "choose one of --maildir, --mbox, --stdout and --mda");
+	if (outputs == 0)
+		return mp_fail(err, MP_ERR_USAGE, "say where the copy goes: --maildir DIR, "
+			       "--mbox DIR, --stdout or --mda CMD");
 	if (o->json && out_stdout)
 		return mp_fail(err, MP_ERR_USAGE,
 			       "--json and --stdout both write to stdout; choose one");
-	o->output = out_stdout ? OUT_STDOUT : cli_get(cli, "mda") ? OUT_MDA : OUT_MAILDIR;
-	o->target = o->output == OUT_MDA ? cli_get(cli, "mda") : cli_get(cli, "maildir");
+	o->output = out_stdout ? OUT_STDOUT : cli_get(cli, "mda") ? OUT_MDA
+		  : cli_get(cli, "mbox") ? OUT_MBOX : OUT_MAILDIR;
+	o->target = o->output == OUT_MDA ? cli_get(cli, "mda")
+		  : o->output == OUT_MBOX ? cli_get(cli, "mbox") : cli_get(cli, "maildir");
 	if (o->mirror && o->output != OUT_MAILDIR)
 		return mp_fail(err, MP_ERR_USAGE, "--mirror works on a --maildir backup only");
 
@@ -154,6 +159,8 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 	if (layout && strcmp(layout, "maildir++") && strcmp(layout, "nested"))
 		return bad_value(cli, "layout", "maildir++ or nested", err);
 	o->layout = layout && !strcmp(layout, "nested") ? LAYOUT_NESTED : LAYOUT_MAILDIRPP;
+	if (o->output == OUT_MBOX)
+		o->layout = LAYOUT_NESTED;   /* mbox files are named by nested names */
 
 	o->jobs = 2;
 	const char *jobs = cli_get(cli, "jobs");
@@ -179,10 +186,15 @@ static enum mp_status options(struct cli *cli, struct sync_opts *o,
 	o->quiet = cli->quiet;
 	o->progress = !cli->quiet && isatty(STDERR_FILENO);
 
-	if (o->output == OUT_MAILDIR) {
+	if (o->output == OUT_MAILDIR || o->output == OUT_MBOX) {
 		if (!o->dry_run && mkdir(o->target, 0700) < 0 && errno != EEXIST)
 			return mp_fail(err, MP_ERR_IO, "cannot create %s: %s", o->target,
 				       strerror(errno));
+		/* mbox: the state inside the backup, beside the files. */
+		if (o->output == OUT_MBOX &&
+		    (size_t)snprintf(o->state_dir, sizeof o->state_dir, "%s/.mailpipe",
+				     o->target) >= sizeof o->state_dir)
+			return mp_fail(err, MP_ERR_CONFIG, "backup path too long");
 	} else if (cli_get(cli, "state")) {
 		snprintf(o->state_dir, sizeof o->state_dir, "%s", cli_get(cli, "state"));
 	} else {
@@ -218,7 +230,7 @@ static const enum mp_proto protos[] = { MP_PROTO_IMAP };
 
 static const struct tool imapsync = {
 	.prog = "imapsync",
-	.usage = "[-a ACCOUNT | --server URL] (--maildir DIR | --stdout | --mda CMD) "
+	.usage = "[-a ACCOUNT | --server URL] (--maildir DIR | --mbox DIR | --stdout | --mda CMD) "
 		 "[--folder PATTERN]... [options]",
 	.about = "Keep a local copy of IMAP folders, incrementally and crash-safely.",
 	.opts = imapsync_opts,

@@ -17,6 +17,7 @@
 #include "folderstate.h"
 #include "lock.h"
 #include "maildir.h"
+#include "mboxout.h"
 #include "mboxrd.h"
 #include "mda.h"
 #include "strutil.h"
@@ -25,6 +26,9 @@
 #define BATCH 500
 /* UID FETCH commands in flight. */
 #define WINDOW 8
+/* New messages that make another connection worth its login. */
+#define MESSAGES_PER_JOB 200
+#define UNKNOWN_NEW 100000
 
 struct shared {
 	struct cli *cli;
@@ -44,10 +48,13 @@ struct worker {
 	/* the folder in progress */
 	struct folder_result *res;
 	struct maildir *md;
+	struct mboxout *mo;              /* --mbox: the folder's file */
 	struct folder_state fs;
 	uint32_t uidvalidity;
 	const struct imap_msginfo *cur;  /* info of the message in progress */
 	struct maildir_msg *cur_md;
+	bool sync_fs;                    /* md, its tmp/ and the journal share
+					    a file system: one sync covers all */
 	struct mda *cur_mda;
 	struct mboxrd_quote quote;
 	bool stdout_locked;              /* a message is being written out */
@@ -101,6 +108,8 @@ static enum mp_status on_begin(void *ctx, size_t index,
 	switch (w->sh->opts->output) {
 	case OUT_MAILDIR:
 		return maildir_begin(w->md, &w->cur_md, err);
+	case OUT_MBOX:
+		return mboxout_begin(w->mo, info->internaldate, err);
 	case OUT_STDOUT:
 		mboxrd_quote_init(&w->quote);
 		pthread_mutex_lock(&w->sh->lock);   /* held until the message ends */
@@ -134,11 +143,15 @@ static enum mp_status on_data(void *ctx, size_t index, const char *buf,
 {
 	struct worker *w = ctx;
 	(void)index;
-	if (w->hashing)
+	if (w->hashing && w->mo)
+		mboxout_hash_data(w->mo, w->hash, buf, len);   /* as the file keeps it */
+	else if (w->hashing)
 		gnutls_hash(w->hash, buf, len);
 	switch (w->sh->opts->output) {
 	case OUT_MAILDIR:
 		return maildir_write(w->cur_md, buf, len, err);
+	case OUT_MBOX:
+		return mboxout_write(w->mo, buf, len, err);
 	case OUT_STDOUT: {
 		enum { PIECE = 16384 };
 		char out[MBOXRD_QUOTE_MAX(PIECE)];
@@ -170,12 +183,16 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 	enum mp_status st = MP_OK;
 	if (w->hashing) {
 		struct hashed h;
+		if (w->mo)
+			mboxout_hash_end(w->mo, w->hash);
 		gnutls_hash_deinit(w->hash, h.sum);
 		for (size_t i = 0; i < w->nknown; i++) {
 			if (!memcmp(w->known[i].sum, h.sum, sizeof h.sum)) {
 				/* Already in the backup: keep that copy. */
 				maildir_abort(w->cur_md);
 				w->cur_md = NULL;
+				if (w->mo && (st = mboxout_drop(w->mo, err)) != MP_OK)
+					return st;
 				remember(w, mp_xstrdup(w->known[i].name));
 				w->matched++;
 				return MP_OK;
@@ -198,6 +215,11 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 		}
 		break;
 	}
+	case OUT_MBOX:
+		st = mboxout_end(w->mo, err);
+		if (st == MP_OK)
+			remember(w, mp_xstrdup(MBOXOUT_PENDING));   /* named at settle */
+		break;
 	case OUT_STDOUT: {
 		char out[32];
 		size_t k = mboxrd_quote_finish(&w->quote, out);
@@ -237,14 +259,30 @@ static void abandon(struct worker *w)
 	if (w->cur_mda)
 		mda_abort(w->cur_mda);
 	w->cur_mda = NULL;
+	if (w->mo) {
+		struct mp_error ignored;   /* a failed cut fails the settle */
+		mboxout_drop(w->mo, &ignored);
+	}
 }
 
 /* Journal the batch, make it durable, and forget it. */
 static enum mp_status settle(struct worker *w, struct mp_error *err)
 {
-	enum mp_status st = folder_state_append(&w->fs, w->batch, w->nbatch, err);
-	if (st == MP_OK && w->md)
-		st = maildir_flush(w->md, err);
+	enum mp_status st;
+	if (w->mo) {
+		/* mbox rolls back: durable first, recorded after. */
+		st = mboxout_settle(w->mo, &w->fs, w->batch, w->nbatch, err);
+	} else if (w->md && w->sync_fs) {
+		/* The flush's one file-system sync covers the journal too;
+		 * the run's final sync covers the moves. */
+		st = folder_state_append_unsynced(&w->fs, w->batch, w->nbatch, err);
+		if (st == MP_OK)
+			st = maildir_flush_fs(w->md, err);
+	} else {
+		st = folder_state_append(&w->fs, w->batch, w->nbatch, err);
+		if (st == MP_OK && w->md)
+			st = maildir_flush(w->md, err);
+	}
 	for (size_t i = 0; i < w->nbatch; i++)
 		free(w->batch[i].name);
 	w->nbatch = 0;
@@ -325,20 +363,36 @@ static void listing_free(struct listing *l)
 
 /* Make each kept message's Maildir flags follow the server's. With
  * --mirror, move messages the server no longer has into the local folder
- * "Removed" (never unlink). */
+ * "Removed" (never unlink). known/nknown: what this run's FETCH of
+ * UIDs 1:* already said (every message, or those changed since
+ * changedsince), or NULL to ask here. */
 static enum mp_status update_flags(struct worker *w, const char *dir,
 				   uint32_t maxuid, uint64_t changedsince,
-				   const char *removed_dir, struct mp_error *err)
+				   const char *removed_dir,
+				   const struct imap_msginfo *known, size_t nknown,
+				   struct mp_error *err)
 {
-	struct imap_msginfo *info = NULL;
-	size_t n = 0;
+	struct imap_msginfo *fetched = NULL;
+	const struct imap_msginfo *info = known;
+	size_t n = nknown;
 	if (maxuid == 0)
 		return MP_OK;
-	enum mp_status st = imap_fetch_info(w->imap, 1, maxuid,
-					    w->sh->opts->mirror ? 0 : changedsince,
-					    &info, &n, err);
-	if (st != MP_OK)
-		return st;
+	if (!known) {
+		enum mp_status st = imap_fetch_info(w->imap, 1, maxuid,
+						    w->sh->opts->mirror ? 0 : changedsince,
+						    &fetched, &n, err);
+		if (st != MP_OK)
+			return st;
+		info = fetched;
+	}
+	/* Those above maxuid came just now, with their flags. */
+	while (n > 0 && info[n - 1].uid > maxuid)
+		n--;
+	if (n == 0 && !w->sh->opts->mirror) {
+		/* No flag changed: no need to look at the files. */
+		free(fetched);
+		return MP_OK;
+	}
 	struct listing l = { 0 };
 	list_dir(dir, "cur", &l);
 	list_dir(dir, "new", &l);
@@ -381,7 +435,7 @@ static enum mp_status update_flags(struct worker *w, const char *dir,
 		}
 	}
 	listing_free(&l);
-	free(info);
+	free(fetched);
 	return MP_OK;
 }
 
@@ -416,6 +470,15 @@ static void index_local(struct worker *w, const char *dir)
 		w->known[w->nknown++].name = base;
 	}
 	listing_free(&l);
+}
+
+/* An mbox message found by mboxout_index. */
+static void know(void *ctx, const unsigned char sum[32], const char *name)
+{
+	struct worker *w = ctx;
+	w->known = mp_xrealloc(w->known, (w->nknown + 1) * sizeof *w->known);
+	memcpy(w->known[w->nknown].sum, sum, sizeof w->known[w->nknown].sum);
+	w->known[w->nknown++].name = mp_xstrdup(name);
 }
 
 static void free_known(struct worker *w)
@@ -474,6 +537,15 @@ static enum mp_status drop_unsettled(struct worker *w, bool *dropped,
 
 /* --- one folder --- */
 
+/* Whether dir and dir/sub are on one file system. */
+static bool same_fs(const char *dir, const char *sub)
+{
+	char path[4200];
+	struct stat a, b;
+	return PATHF(path, "%s/%s", dir, sub) && stat(dir, &a) == 0 &&
+	       stat(path, &b) == 0 && a.st_dev == b.st_dev;
+}
+
 static bool excluded(const struct sync_opts *o, const char *name)
 {
 	for (size_t i = 0; i < o->nexcludes; i++)
@@ -497,10 +569,11 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 	bool fits = PATHF(dir, "%s%s%s", base, *local ? "/" : "", local) &&
 		    PATHF(removed, "%s/%s", o->target,
 			  o->layout == LAYOUT_NESTED ? ".Removed" : ".%Removed");
-	free(local);
-	if (!fits)
+	if (!fits) {
+		free(local);
 		return mp_fail(err, MP_ERR_DATA, "the local path for %s is too long",
 			       res->name);
+	}
 	w->res = res;
 	w->nbatch = 0;
 
@@ -511,6 +584,10 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 			w->md = NULL;
 	} else if (o->output == OUT_MAILDIR) {
 		st = maildir_open(&w->md, dir, true, err);
+		if (st == MP_OK) {
+			maildir_clean_tmp(w->md);
+			w->sync_fs = maildir_can_sync_fs() && same_fs(dir, "tmp");
+		}
 	} else if (!o->dry_run) {
 		st = make_dirs(dir, err);
 	}
@@ -519,10 +596,12 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 	bool dropped = false;
 	if (st == MP_OK && w->md && !o->dry_run)
 		st = drop_unsettled(w, &dropped, err);
+	if (st == MP_OK && o->output == OUT_MBOX && !o->dry_run)
+		st = mboxout_open(&w->mo, o->target, local, &w->fs, &dropped, err);
 	/* After an interrupted run the kept UIDs may have holes (a batch moved
 	 * into place only in part): then look at every UID, not only those
 	 * above the highest kept. */
-	bool full_scan = dropped || w->fs.uidvalidity == 0;
+	bool full_scan = dropped || w->fs.uidvalidity == 0 || w->fs.guessed;
 	if (st != MP_OK)
 		goto out;
 
@@ -563,12 +642,21 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 		if (o->output == OUT_MAILDIR) {
 			index_local(w, dir);
 			w->hashing = true;
+		} else if (w->mo) {
+			st = mboxout_index(w->mo, know, w, err);
+			if (st != MP_OK) {
+				free_known(w);
+				goto out;
+			}
+			w->hashing = true;
 		}
 		maxuid = 0;
 	}
 
 	uint32_t *todo = NULL;
 	size_t ntodo = 0;
+	struct imap_msginfo *info = NULL;
+	size_t ninfo = 0;
 	if (o->search && mb.messages > 0) {
 		/* Narrowed: what matches anywhere in the folder and is not
 		 * kept, so mail skipped before is fetched once it matches.
@@ -583,17 +671,20 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 				todo[ntodo++] = found[i];
 		free(found);
 	} else {
-		struct imap_msginfo *info = NULL;
-		size_t n = 0;
+		/* One FETCH tells both what is new and, for update_flags,
+		 * the flags of what is kept: only what changed since the
+		 * last run where the server keeps MODSEQs (new mail always
+		 * has a higher one). */
 		uint32_t first = full_scan ? 1 : maxuid + 1;
+		uint64_t since = !full_scan && !changed && !o->mirror &&
+				 mb.highestmodseq ? w->fs.highestmodseq : 0;
 		if (mb.messages > 0)
-			st = imap_fetch_info(w->imap, first, 0, 0, &info, &n, err);
-		todo = mp_xcalloc(n + 1, sizeof *todo);
-		for (size_t i = 0; st == MP_OK && i < n; i++)
+			st = imap_fetch_info(w->imap, 1, 0, since, &info, &ninfo, err);
+		todo = mp_xcalloc(ninfo + 1, sizeof *todo);
+		for (size_t i = 0; st == MP_OK && i < ninfo; i++)
 			if (info[i].uid >= first &&
 			    !folder_state_find(&w->fs, mb.uidvalidity, info[i].uid))
 				todo[ntodo++] = info[i].uid;
-		free(info);
 	}
 	w->batch = mp_xcalloc(BATCH + 1, sizeof *w->batch);
 	if (st == MP_OK && !o->dry_run)
@@ -613,28 +704,36 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 			st = maildir_open(&rm, removed, true, err);
 		if (st == MP_OK)
 			st = update_flags(w, dir, maxuid, w->fs.highestmodseq,
-					  o->mirror ? removed : NULL, err);
+					  o->mirror ? removed : NULL, info, ninfo, err);
 		maildir_close(rm);
 	}
+	free(info);
 	if (st == MP_OK && !o->dry_run) {
 		w->fs.uidvalidity = mb.uidvalidity;
 		w->fs.highestmodseq = mb.highestmodseq;
 		st = folder_state_save(&w->fs, err);
 	}
 out:
+	free(local);
+	mboxout_close(w->mo);
+	w->mo = NULL;
 	maildir_close(w->md);
 	w->md = NULL;
+	w->sync_fs = false;
 	folder_state_free(&w->fs);
 	return st;
 }
 
 /* Ask STATUS for a folder the backup has, on the first connection, before
- * any other is opened: a run where nothing changed then costs one login
- * and one round trip a folder. Leaves res->unchanged set when so. */
+ * any other is opened (or take what LIST-STATUS said): a run where nothing
+ * changed then costs one login and one round trip. Leaves res->unchanged
+ * set when so. */
 static void precheck(struct worker *w, const struct imap_folder *f,
 		     struct folder_result *res)
 {
 	const struct sync_opts *o = w->sh->opts;
+	/* Unknown: as if large. */
+	res->expected = f->has_status ? f->status.messages : UNKNOWN_NEW;
 	if (o->search || o->mirror || o->dry_run)
 		return;
 	char *local = NULL, dir[4200];
@@ -647,10 +746,13 @@ static void precheck(struct worker *w, const struct imap_folder *f,
 	struct folder_state fs;
 	if (!fits || folder_state_load(dir, o->layout == LAYOUT_NESTED, &fs, &ignored) != MP_OK)
 		return;
-	struct imap_mailbox mb;
-	if (fs.uidvalidity && imap_status(w->imap, f->name, &mb, &ignored) == MP_OK) {
+	struct imap_mailbox mb = f->status;
+	if (fs.uidvalidity &&
+	    (f->has_status || imap_status(w->imap, f->name, &mb, &ignored) == MP_OK)) {
 		uint32_t maxuid = folder_state_max_uid(&fs, mb.uidvalidity);
 		res->prechecked = true;
+		res->expected = mb.uidvalidity != fs.uidvalidity ? mb.messages
+				: mb.uidnext > maxuid + 1 ? mb.uidnext - maxuid - 1 : 0;
 		res->unchanged = mb.uidvalidity == fs.uidvalidity &&
 				 mb.uidnext <= maxuid + 1 && mb.highestmodseq &&
 				 mb.highestmodseq == fs.highestmodseq;
@@ -788,11 +890,11 @@ static void print_json(const struct shared *sh)
  * notice a server that suddenly lists nothing. */
 static bool backup_has_folders(const struct sync_opts *o)
 {
-	if (o->output != OUT_MAILDIR)
+	if (o->output != OUT_MAILDIR && o->output != OUT_MBOX)
 		return false;
 	char path[4200];
 	struct stat sb;
-	return PATHF(path, "%s/%s", o->target,
+	return PATHF(path, "%s/%s", o->output == OUT_MBOX ? o->state_dir : o->target,
 		     o->layout == LAYOUT_NESTED ? ".mailpipe-state" : "mailpipe-state") &&
 	       stat(path, &sb) == 0;
 }
@@ -805,7 +907,7 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 	char lock_path[4200];
 	int lock_fd = -1;
 	const char *where = opts->output == OUT_MAILDIR ? opts->target : opts->state_dir;
-	if (opts->output != OUT_MAILDIR && make_dirs(where, err) != MP_OK)
+	if (opts->output != OUT_MAILDIR && !opts->dry_run && make_dirs(where, err) != MP_OK)
 		return err->status;
 	if (!PATHF(lock_path, "%s/%s", where,
 		   opts->layout == LAYOUT_NESTED ? ".mailpipe-lock" : "mailpipe-lock"))
@@ -848,7 +950,9 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 			if (folder_local_name(&sh.folders[i], imap_utf8(workers[0].imap),
 					      opts->layout, &name, &locals[k], &e2) == MP_OK) {
 				for (size_t j = 0; j < k && !clash; j++)
-					clash = locals[j] && !strcmp(locals[j], locals[k]);
+					clash = locals[j] && (!strcmp(locals[j], locals[k]) ||
+						(opts->output == OUT_MBOX &&
+						 mboxout_names_clash(locals[j], locals[k])));
 			}
 			if (clash) {
 				char *shown = printable(name);
@@ -890,15 +994,20 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 		sh.results = mp_xcalloc(sh.nfolders + 1, sizeof *sh.results);
 		workers[0].sh = &sh;
 		workers[0].utf8 = imap_utf8(workers[0].imap);
-		size_t changed = 0;
+		size_t changed = 0, expected = 0;
 		for (size_t i = 0; i < sh.nfolders; i++) {
 			precheck(&workers[0], &sh.folders[i], &sh.results[i]);
 			changed += !sh.results[i].unchanged;
+			if (!sh.results[i].unchanged)
+				expected += sh.results[i].expected;
 		}
-		/* More connections only for folders that need work. */
+		/* More connections only for folders that need work, and only
+		 * when there is enough to fetch to repay another login. */
 		unsigned jobs = opts->jobs;
 		if (jobs > changed)
 			jobs = changed ? (unsigned)changed : 1;
+		if (jobs > 1 + expected / MESSAGES_PER_JOB)
+			jobs = 1 + (unsigned)(expected / MESSAGES_PER_JOB);
 		pthread_t *threads = mp_xcalloc(jobs, sizeof *threads);
 		for (unsigned j = 0; j < jobs; j++) {
 			workers[j].sh = &sh;
@@ -910,6 +1019,12 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 		for (unsigned j = 1; j < jobs; j++)
 			pthread_join(threads[j], NULL);
 		free(threads);
+		/* One sync for every folder's moves and state files. */
+		bool wrote = false;
+		for (size_t i = 0; i < sh.nfolders; i++)
+			wrote |= !sh.results[i].unchanged;
+		if (wrote && !opts->dry_run && maildir_sync_fs(where, err) != MP_OK)
+			st = err->status;
 		if (opts->json)
 			print_json(&sh);
 		/* The run's status is the first failure's; each was printed. */

@@ -8,13 +8,13 @@
 #include "cli.h"
 #include "imap.h"
 
-enum output { OUT_MAILDIR, OUT_STDOUT, OUT_MDA };
+enum output { OUT_MAILDIR, OUT_STDOUT, OUT_MDA, OUT_MBOX };
 enum layout { LAYOUT_MAILDIRPP, LAYOUT_NESTED };
 
 struct sync_opts {
 	enum output output;
 	const char *target;              /* backup directory, or MDA command */
-	enum layout layout;
+	enum layout layout;              /* nested for mbox, whatever --layout */
 	const char *const *folders;      /* LIST patterns; default "*" */
 	size_t nfolders;
 	const char *const *excludes;     /* fnmatch patterns on UTF-8 names */
@@ -24,7 +24,8 @@ struct sync_opts {
 					    fetched (--since, --search), or
 					    NULL; owned by main.c */
 	bool dry_run, mirror, json, quiet, progress;
-	char state_dir[4096];            /* stdout/mda: where folder state lives */
+	char state_dir[4096];            /* stdout/mda/mbox: where folder state
+					    lives (mbox: DIR/.mailpipe) */
 };
 
 /* What happened to one folder. */
@@ -34,6 +35,8 @@ struct folder_result {
 	unsigned long long bytes;
 	bool unchanged, uidvalidity_changed, refused_empty;
 	bool prechecked;                 /* STATUS already asked this run */
+	size_t expected;                 /* new messages STATUS suggests (a
+					    guess, for choosing connections) */
 	enum mp_status status;
 	char error[512];
 };

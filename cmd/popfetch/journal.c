@@ -9,22 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "mbox.h"
 #include "strutil.h"
-
-static enum mp_status sync_dir(const char *path, struct mp_error *err)
-{
-	char *copy = mp_xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	enum mp_status st = MP_OK;
-	if (fd < 0 || fsync(fd) < 0)
-		st = mp_fail(err, MP_ERR_IO, "cannot sync the directory of %s: %s",
-			     path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return st;
-}
 
 /* Write the journal whole and durably: temp file, fsync, rename. */
 static enum mp_status write_journal(const char *path, const char *head,
@@ -54,7 +41,7 @@ static enum mp_status write_journal(const char *path, const char *head,
 		unlink(tmp);
 		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
 	}
-	return sync_dir(path, err);
+	return durable_parent(path, err);
 }
 
 enum mp_status journal_maildir(const char *path, const char *const *uidls,
@@ -77,7 +64,7 @@ enum mp_status journal_clear(const char *path, struct mp_error *err)
 {
 	if (unlink(path) < 0 && errno != ENOENT)
 		return mp_fail(err, MP_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-	return sync_dir(path, err);
+	return durable_parent(path, err);
 }
 
 enum mp_status journal_replay(const char *path, struct maildir *md,

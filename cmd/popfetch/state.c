@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "strutil.h"
 
 /* State files larger than this are not ours. */
@@ -223,21 +223,6 @@ enum mp_status state_load(const char *path, struct uidl_state **out,
 	return st;
 }
 
-/* fsync the directory holding path, so a rename in it is durable. */
-static enum mp_status sync_dir(const char *path, struct mp_error *err)
-{
-	char *copy = mp_xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	enum mp_status st = MP_OK;
-	if (fd < 0 || fsync(fd) < 0)
-		st = mp_fail(err, MP_ERR_IO, "cannot sync the directory of %s: %s", path,
-			     strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return st;
-}
-
 enum mp_status state_save(const struct uidl_state *st, const char *path,
 			  struct mp_error *err)
 {
@@ -267,7 +252,7 @@ enum mp_status state_save(const struct uidl_state *st, const char *path,
 		unlink(tmp);
 		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
 	}
-	return sync_dir(path, err);
+	return durable_parent(path, err);
 }
 
 void state_free(struct uidl_state *st)

@@ -5,8 +5,9 @@
 # 1-2 MB bodies) with flags and old INTERNALDATEs; the backup is compared
 # with the server's store message by message (SHA-256 per folder), with
 # Maildir flags and mtimes. Incremental runs, folder selection, layouts,
-# dry runs, JSON, --stdout, --mda, expunges with and without --mirror, and
-# parallel connections.
+# dry runs, JSON, --stdout, --mda, --mbox (one mboxrd file per folder and
+# its roll-back journal), expunges with and without --mirror, and parallel
+# connections.
 
 load ../lib/common
 load ../lib/pop3
@@ -98,6 +99,27 @@ print(eval(sys.argv[2]))' "$output" "$1"
 	expect_err "imapsync: 5 folders, 50 new messages"
 	expect_err "imapsync: 50% off: unchanged, 0 new"
 	expect_backup_is_server "$MD" --flags --mtime
+}
+
+@test "a rerun: one LIST with every folder's STATUS, one connection for a few new messages, one FETCH per changed folder for new mail and flags" {
+	seed_account
+	sync --maildir "$MD"
+	expect_status 0
+	imap_seed INBOX 3
+	imap_flags add '\Flagged' "Entwürfe" 1:2
+	sync --maildir "$MD" --jobs 4 -v
+	expect_status 0
+	expect_err "5 folders, 3 new messages"
+	expect_backup_is_server "$MD" --flags --mtime
+	# Dovecot offers LIST-STATUS: no STATUS command of its own.
+	[ "$(grep -c '^C: A[0-9]* LIST "" "\*" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))$' <<<"$stderr")" -eq 1 ] || { _mp_show; false; }
+	refute grep -q '^C: A[0-9]* STATUS ' <<<"$stderr"
+	# Three new messages do not repay a second login.
+	[ "$(grep -c '^-- TLS started' <<<"$stderr")" -eq 1 ] || { _mp_show; false; }
+	# Only the two changed folders are opened, each with one listing of
+	# what changed since the last run (the new mail and the flags).
+	[ "$(grep -c '^C: A[0-9]* EXAMINE ' <<<"$stderr")" -eq 2 ] || { _mp_show; false; }
+	[ "$(grep -c '^C: A[0-9]* UID FETCH 1:\* (UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ) (CHANGEDSINCE [0-9]*)$' <<<"$stderr")" -eq 2 ] || { _mp_show; false; }
 }
 
 @test "--json prints one parseable summary with the right counts; the rerun is all unchanged" {
@@ -500,6 +522,142 @@ subjects() {
 	refute_err "connect"
 }
 
-@test "--mbox DIR keeps one mboxrd file per folder" {
-	skip "mbox output is not implemented yet"
+# mbox_sums ROOT: name, size and SHA-256 of every mbox of an --mbox backup.
+mbox_sums() {
+	(cd "$1" && find . -name '*.mbox' -type f -printf '%p %s ' -exec sha256sum {} \; | LC_ALL=C sort)
+}
+
+@test "--mbox DIR keeps one mboxrd file per folder, byte for byte; a rerun appends nothing; then exactly the new ones" {
+	seed_account
+	imap_create "Lists" "Lists/dev"
+	imap_seed "Lists" 4
+	imap_seed "Lists/dev" 6
+	sync --mbox "$MD"
+	expect_status 0
+	[ "$output" = "" ]
+	expect_err "imapsync: 7 folders, 78 new messages"
+	expect_err "imapsync: Lists/dev: 6 new"
+	expect_mbox_is_server "$MD"
+	# Named as in the nested layout, whatever --layout says; INBOX too.
+	local f
+	for f in INBOX Entwürfe Archive/2024 a.b "50%25 off" Lists Lists/dev; do
+		[ -s "$MD/$f.mbox" ] || { echo "no $MD/$f.mbox" >&2; false; }
+	done
+	[ "$(mbox_file "$MD" "Archive/2024")" = "$MD/Archive/2024.mbox" ]
+	[ "$(stat -c %a "$MD/Lists")" = 700 ]
+	[ "$(stat -c %a "$MD/INBOX.mbox")" = 600 ]
+	[ ! -e "$MD/cur" ] && [ ! -e "$MD/.Lists" ]
+	# mboxrd: From lines quoted, nothing added to the messages.
+	head -n 1 "$MD/INBOX.mbox" | grep -q '^From MAILER-DAEMON [A-Z][a-z][a-z] [A-Z][a-z][a-z] [ 0-9][0-9] [0-9:]\{8\} 20[0-9][0-9]$'
+	grep -q '^>From the start of a line' "$MD/INBOX.mbox"
+	grep -q '^>>From quoted' "$MD/INBOX.mbox"
+	refute grep -q '^From the start of a line' "$MD/INBOX.mbox"
+	refute grep -qE '^(X-)?Status:' "$MD/INBOX.mbox"
+	# The state is inside the backup: each UID names where its message's
+	# From line starts.
+	[ -e "$MD/.mailpipe/.mailpipe-state" ] && [ -e "$MD/.mailpipe/Lists/dev/.mailpipe-uids" ]
+	diff <(imap_uids INBOX | sort -n) <(cut -d' ' -f2 "$MD/.mailpipe/.mailpipe-uids" | sort -n)
+	local off
+	for off in $(cut -d' ' -f3 "$MD/.mailpipe/Lists/dev/.mailpipe-uids" | tr -d @); do
+		[ "$(tail -c +$((off + 1)) "$MD/Lists/dev.mbox" | head -c 5)" = "From " ]
+	done
+	[ -z "$(find "$MD" -name '*.lock' -o -name '*journal*')" ]
+
+	# Nothing new: nothing appended, nothing rewritten.
+	mbox_sums "$MD" >"$BATS_TEST_TMPDIR/sums.before"
+	sync --mbox "$MD"
+	expect_status 0
+	expect_err "imapsync: 7 folders, 0 new messages"
+	mbox_sums "$MD" >"$BATS_TEST_TMPDIR/sums.after"
+	diff "$BATS_TEST_TMPDIR/sums.before" "$BATS_TEST_TMPDIR/sums.after"
+
+	# New mail in three folders: appended after what was there, once.
+	cp -a "$MD" "$BATS_TEST_TMPDIR/old"
+	imap_seed INBOX 5
+	imap_seed "Lists/dev" 3 --big 1
+	imap_seed "a.b" 2
+	imap_flags add '\Flagged' "Entwürfe" 1:3
+	sync --mbox "$MD" --json
+	expect_status 0
+	[ "$(json_get 'sum(x["fetched"] for x in j["folders"])')" -eq 10 ]
+	[ "$(json_get 'f["Lists/dev"]["fetched"]')" -eq 3 ]
+	[ "$(json_get 'f["Entwürfe"]["flags_updated"]')" -eq 0 ]
+	expect_mbox_is_server "$MD"
+	for f in INBOX Lists/dev a.b Entwürfe; do
+		cmp -n "$(stat -c %s "$BATS_TEST_TMPDIR/old/$f.mbox")" \
+			"$BATS_TEST_TMPDIR/old/$f.mbox" "$MD/$f.mbox"
+	done
+	cmp "$BATS_TEST_TMPDIR/old/Entwürfe.mbox" "$MD/Entwürfe.mbox"
+}
+
+@test "--mbox: a journaled batch of a stopped run is cut off and fetched once more; messages gone from the file are fetched again" {
+	imap_seed INBOX 10
+	sync --mbox "$MD"
+	expect_status 0
+	local mb=$MD/INBOX.mbox st=$MD/.mailpipe size
+	size=$(stat -c %s "$mb")
+	cp "$st/.mailpipe-state" "$BATS_TEST_TMPDIR/state.1"
+	imap_seed INBOX 5
+	sync --mbox "$MD"
+	expect_status 0
+	expect_err "INBOX: 5 new"
+	# A run stopped after recording its batch, before dropping the batch's
+	# journal and writing the folder state; half a message after it too.
+	cp "$BATS_TEST_TMPDIR/state.1" "$st/.mailpipe-state"
+	printf 'size %s\n' "$size" >"$st/.mailpipe-journal"
+	printf 'From MAILER-DAEMON Thu Jan  1 00:00:00 2026\nSubject: half a message\n' >>"$mb"
+	cp "$mb" "$BATS_TEST_TMPDIR/crashed.mbox"
+	sync --mbox "$MD"
+	expect_status 0
+	expect_err "INBOX: 5 new"
+	[ ! -e "$st/.mailpipe-journal" ]
+	refute grep -q 'half a message' "$mb"
+	cmp -n "$size" "$BATS_TEST_TMPDIR/crashed.mbox" "$mb"
+	expect_mbox_is_server "$MD"
+	[ "$(wc -l <"$st/.mailpipe-uids")" -eq 15 ]
+
+	# Cut short behind imapsync's back: the UIDs whose messages went are
+	# fetched again when the folder is next looked at (new mail here).
+	local cut
+	cut=$(sort -k2n "$st/.mailpipe-uids" | sed -n '13p' | cut -d' ' -f3 | tr -d @)
+	[ "$cut" -gt 0 ]
+	truncate -s "$cut" "$mb"
+	imap_seed INBOX 1
+	sync --mbox "$MD"
+	expect_status 0
+	expect_err "INBOX: 4 new"
+	expect_mbox_is_server "$MD"
+	[ "$(wc -l <"$st/.mailpipe-uids")" -eq 16 ]
+}
+
+@test "--mbox: usage errors with --mirror, --maildir and --stdout (64); --dry-run creates nothing; the config key mbox" {
+	local none="imaps://alice@127.0.0.1:1"
+	mp_run imapsync --server "$none" --mbox "$MD" --mirror
+	expect_status 64
+	expect_err "--mirror works on a --maildir backup only"
+	mp_run imapsync --server "$none" --mbox "$MD" --maildir "$MD.md"
+	expect_status 64
+	expect_err "choose one of --maildir, --mbox, --stdout and --mda"
+	mp_run imapsync --server "$none" --mbox "$MD" --stdout
+	expect_status 64
+	[ ! -e "$MD" ] && [ ! -e "$MD.md" ]
+
+	imap_create "a.b"
+	imap_seed INBOX 3
+	imap_seed "a.b" 2
+	sync --mbox "$MD" --dry-run
+	expect_status 0
+	expect_err "2 folders, 5 new messages"
+	[ ! -e "$MD" ]
+
+	mkdir -p "$XDG_CONFIG_HOME/mailpipe"
+	printf 'mbox = %s\n' "$MD" >"$XDG_CONFIG_HOME/mailpipe/config"
+	sync
+	expect_status 0
+	expect_err "2 folders, 5 new messages"
+	expect_mbox_is_server "$MD"
+	# An output in the config file and another on the command line.
+	sync --maildir "$MD.md"
+	expect_status 64
+	[ ! -e "$MD.md" ]
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # imapsync never loses, doubles or half-writes a message, and never writes
 # outside the backup: kill -9 at many moments of full and incremental runs
-# (real Dovecot), a UIDVALIDITY reset, a folder emptied on the server, and
-# hostile servers (the fake) with folder names that try to leave the
-# backup, huge or cut-off literals, untagged surprises, BYE and bare NO.
+# (real Dovecot; Maildir and mbox backups), a UIDVALIDITY reset, a folder
+# emptied on the server, a full disk under an mbox, and hostile servers
+# (the fake) with folder names that try to leave the backup, huge or
+# cut-off literals, untagged surprises, BYE and bare NO.
 
 load ../lib/common
 load ../lib/pop3
@@ -25,6 +26,15 @@ setup() {
 	export MAILPIPE_PASSWORD=$MP_PASS
 	imap_reset
 	MD=$BATS_TEST_TMPDIR/backup
+}
+
+teardown() {
+	fake_stop
+	# The small file system of the full-disk test.
+	if [ -n "${FULL_MNT:-}" ] && mountpoint -q "$FULL_MNT"; then
+		umount "$FULL_MNT" || umount -l "$FULL_MNT"
+	fi
+	return 0
 }
 
 now() {
@@ -71,59 +81,91 @@ complete_run() {
 	expect_backup_is_server "$MD" --flags
 }
 
-@test "kill -9 at 20 moments of full and incremental runs, each followed by a rerun: every message once, byte for byte" {
-	seed_kill_account
-	# Not "i": bats' run sets a variable of that name in its caller.
-	local t0 t1 span r delay killed=0 rounds=0
+complete_mbox_run() {
+	mp_run imapsync $(imap_opts) --mbox "$MD"
+	expect_status 0 || return 1
+	expect_mbox_is_server "$MD"
+}
+
+# An mbox run killed with a batch journaled and not yet settled.
+count_journaled() {
+	if [ -n "$(find "$MD" -name .mailpipe-journal 2>/dev/null)" ]; then
+		JOURNALED=$((JOURNALED + 1))
+	fi
+}
+
+# time_full_run OUTPUT: SPAN is how long a full run into an empty backup
+# takes (OUTPUT --maildir or --mbox), to spread kills over.
+time_full_run() {
+	local t0 t1
 	t0=$(now)
-	mp_run imapsync $(imap_opts) --maildir "$BATS_TEST_TMPDIR/scratch" -q
-	expect_status 0
+	mp_run imapsync $(imap_opts) "$1" "$BATS_TEST_TMPDIR/scratch" -q
+	expect_status 0 || return 1
 	t1=$(now)
 	rm -rf "$BATS_TEST_TMPDIR/scratch"
-	span=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-	echo "# a full run of 300 messages takes $span s" >&3
+	SPAN=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+}
 
-	# 14 kills of runs from an empty backup, spread over a whole run, and
-	# about 7 more in their reruns.
-	local full=0
-	for ((r = 0; full < 14 && r < 30; r++)); do
-		rounds=$((rounds + 1))
+# kill_full_runs OUTPUT N FIRST RERUN SANE COMPLETE: N kills of runs from
+# an empty backup at FIRST + SPAN*k/N seconds, every other rerun killed
+# too (at SPAN*(round+1)/RERUN); after each kill the backup must pass SANE
+# and, after a complete run, COMPLETE. Counts in KILLED and ROUNDS; runs
+# AFTER_KILL (if set) after every kill; SPAN shrinks when runs finish
+# before their signal.
+kill_full_runs() {
+	local to=$1 n=$2 first=$3 rerun=$4 sane=$5 complete=$6 r delay full=0
+	for ((r = 0; full < n && r < 2 * n + 2; r++)); do
+		ROUNDS=$((ROUNDS + 1))
 		rm -rf "$MD"
-		delay=$(awk -v s="$span" -v k="$full" 'BEGIN { printf "%.3f", 0.01 + s * k / 14 }')
-		kill_at "$delay" $(imap_opts) --maildir "$MD"
+		delay=$(awk -v s="$SPAN" -v k="$full" -v n="$n" -v f="$first" \
+			'BEGIN { printf "%.3f", f + s * k / n }')
+		kill_at "$delay" $(imap_opts) "$to" "$MD" || return 1
 		if [ "$KILL_RC" -eq 137 ]; then
-			killed=$((killed + 1))
+			KILLED=$((KILLED + 1))
 			full=$((full + 1))
 		else
 			# Done before the signal: the machine is faster now.
-			span=$(awk -v s="$span" 'BEGIN { printf "%.3f", s * 0.8 }')
+			SPAN=$(awk -v s="$SPAN" 'BEGIN { printf "%.3f", s * 0.8 }')
 		fi
-		expect_backup_sane "$MD" || {
-			echo "after the kill at $delay s of a full run" >&2
+		"$sane" "$MD" || {
+			echo "after the kill at $delay s of a full run ($to)" >&2
 			return 1
 		}
-		# Every other time, kill the rerun too, early.
+		${AFTER_KILL:-true}
 		if [ $((r % 2)) -eq 1 ]; then
-			kill_at "$(awk -v s="$span" -v k="$r" 'BEGIN { printf "%.3f", s * (k + 1) / 40 }')" \
-				$(imap_opts) --maildir "$MD"
-			[ "$KILL_RC" -eq 137 ] && killed=$((killed + 1))
-			expect_backup_sane "$MD" || {
-				echo "after killing the rerun of round $rounds" >&2
+			kill_at "$(awk -v s="$SPAN" -v k="$r" -v d="$rerun" \
+				'BEGIN { printf "%.3f", s * (k + 1) / d }')" \
+				$(imap_opts) "$to" "$MD" || return 1
+			[ "$KILL_RC" -eq 137 ] && KILLED=$((KILLED + 1))
+			"$sane" "$MD" || {
+				echo "after killing the rerun of round $ROUNDS ($to)" >&2
 				return 1
 			}
 		fi
-		complete_run || {
-			echo "in the rerun after the kill at $delay s of a full run" >&2
+		"$complete" || {
+			echo "in the rerun after the kill at $delay s of a full run ($to)" >&2
 			return 1
 		}
 	done
+}
+
+@test "kill -9 at 20 moments of full and incremental runs, each followed by a rerun: every message once, byte for byte" {
+	seed_kill_account
+	# Not "i": bats' run sets a variable of that name in its caller.
+	local r delay
+	KILLED=0 ROUNDS=0
+	time_full_run --maildir
+	echo "# a full run of 300 messages takes $SPAN s" >&3
+	# 14 kills of runs from an empty backup, spread over a whole run, and
+	# about 7 more in their reruns.
+	kill_full_runs --maildir 14 0.01 40 expect_backup_sane complete_run
 
 	# Incremental runs: new mail, flag changes and an expunge each time;
 	# every other one with --mirror (killed while moving, too).
 	export IMAP_ALLOWED=$BATS_TEST_TMPDIR/allowed
 	local mirror
-	for ((r = 0; r < 12 && (r < 6 || killed < 20); r++)); do
-		rounds=$((rounds + 1))
+	for ((r = 0; r < 12 && (r < 6 || KILLED < 20); r++)); do
+		ROUNDS=$((ROUNDS + 1))
 		imap_seed INBOX 15 --flags --big $((r % 3 == 0))
 		imap_seed "Entwürfe" 10 --flags
 		imap_seed "Archive/2024" 5
@@ -133,9 +175,9 @@ complete_run() {
 		imap_expunge "Entwürfe" "$((r + 1))"
 		mirror=
 		[ $((r % 2)) -eq 1 ] && mirror=--mirror
-		delay=$(awk -v s="$span" -v k="$r" 'BEGIN { printf "%.3f", 0.01 + s * k / 20 }')
+		delay=$(awk -v s="$SPAN" -v k="$r" 'BEGIN { printf "%.3f", 0.01 + s * k / 20 }')
 		kill_at "$delay" $(imap_opts) --maildir "$MD" $mirror
-		[ "$KILL_RC" -eq 137 ] && killed=$((killed + 1))
+		[ "$KILL_RC" -eq 137 ] && KILLED=$((KILLED + 1))
 		expect_backup_sane "$MD" || {
 			echo "after the kill at $delay s of an incremental run $mirror" >&2
 			return 1
@@ -148,24 +190,31 @@ complete_run() {
 			return 1
 		}
 	done
-	echo "# $killed of the runs died of the signal ($rounds rounds)" >&3
-	[ "$killed" -ge 20 ]
+	echo "# $KILLED of the runs died of the signal ($ROUNDS rounds)" >&3
+	[ "$KILLED" -ge 20 ]
 }
 
-@test "UIDVALIDITY change on the server: reported, nothing lost, nothing twice, nothing local deleted" {
+# uv_backup OUTPUT: a backup (--maildir or --mbox into $MD) of two
+# folders, Archive/2024 with 30 messages.
+uv_backup() {
 	imap_create "Archive/2024" "Entwürfe"
 	imap_seed "Archive/2024" 30 --flags --big 1
 	imap_seed "Entwürfe" 10
-	mp_run imapsync $(imap_opts) --maildir "$MD"
+	mp_run imapsync $(imap_opts) "$1" "$MD"
 	expect_status 0
+}
+
+# uv_renumber_rerun OUTPUT: Dovecot forgets Archive/2024's UIDs (a new
+# UIDVALIDITY, UIDs anew) and gets 4 new messages; the rerun must say so,
+# match the 30 it has by content and fetch only the 4.
+uv_renumber_rerun() {
 	local before dir
 	before=$(imap_uidvalidity "Archive/2024")
-	# Dovecot forgets the folder's UIDs: a new UIDVALIDITY, UIDs anew.
 	dir=$(imap_path "Archive/2024")
 	rm -f "$dir/dovecot-uidlist" "$dir"/dovecot.index*
 	imap_seed "Archive/2024" 4
 	[ "$(imap_uidvalidity "Archive/2024")" != "$before" ]
-	mp_run imapsync $(imap_opts) --maildir "$MD" --json
+	mp_run imapsync $(imap_opts) "$1" "$MD" --json
 	expect_status 0
 	"$_IMAP_PYTHON" -c 'import json, sys
 j = {f["name"]: f for f in json.loads(sys.argv[1])["folders"]}
@@ -174,6 +223,12 @@ assert a["uidvalidity_changed"] is True, a
 assert a["matched"] == 30, a
 assert a["fetched"] == 4, a
 assert j["Entwürfe"]["uidvalidity_changed"] is False' "$output"
+}
+
+@test "UIDVALIDITY change on the server: reported, nothing lost, nothing twice, nothing local deleted" {
+	local dir
+	uv_backup --maildir
+	uv_renumber_rerun --maildir
 	expect_backup_is_server "$MD"
 	# Said in the plain summary too.
 	dir=$(imap_path "Archive/2024")
@@ -188,6 +243,130 @@ assert j["Entwürfe"]["uidvalidity_changed"] is False' "$output"
 	expect_err "0 new messages"
 	refute_err "UIDVALIDITY"
 	expect_backup_is_server "$MD"
+}
+
+@test "--mbox: kill -9 at 10 moments of full and incremental runs, each followed by a rerun: every message once, byte for byte" {
+	seed_kill_account
+	local r delay
+	KILLED=0 ROUNDS=0 JOURNALED=0
+	time_full_run --mbox
+	echo "# a full --mbox run of 300 messages takes $SPAN s" >&3
+	# 6 kills of runs from an empty backup, spread over a whole run; every
+	# other rerun is killed early too.
+	AFTER_KILL=count_journaled
+	kill_full_runs --mbox 6 0.02 20 expect_mbox_sane complete_mbox_run
+	unset AFTER_KILL
+
+	# Incremental runs: new mail in every folder, a big message now and then.
+	for ((r = 0; r < 8 && (r < 4 || KILLED < 10); r++)); do
+		ROUNDS=$((ROUNDS + 1))
+		imap_seed INBOX 40 --big $((r % 2 == 0))
+		imap_seed "Entwürfe" 30
+		imap_seed "Archive/2024" 30 --big 1
+		delay=$(awk -v s="$SPAN" -v k="$r" 'BEGIN { printf "%.3f", 0.02 + s * k / 16 }')
+		kill_at "$delay" $(imap_opts) --mbox "$MD"
+		[ "$KILL_RC" -eq 137 ] && KILLED=$((KILLED + 1))
+		expect_mbox_sane "$MD" || {
+			echo "after the kill at $delay s of an incremental --mbox run" >&2
+			return 1
+		}
+		count_journaled
+		complete_mbox_run || {
+			echo "in the rerun after the kill at $delay s of an incremental --mbox run" >&2
+			return 1
+		}
+	done
+	echo "# $KILLED of the --mbox runs died of the signal ($ROUNDS rounds), $JOURNALED in a batch" >&3
+	[ "$KILLED" -ge 8 ]
+	# Some died with a batch half written, which the rerun cut off.
+	[ "$JOURNALED" -ge 1 ]
+}
+
+@test "--mbox: UIDVALIDITY change: matched by content in the file, nothing appended twice, nothing cut" {
+	local dir mb=$MD/Archive/2024.mbox
+	uv_backup --mbox
+	cp "$mb" "$BATS_TEST_TMPDIR/before.mbox"
+	uv_renumber_rerun --mbox
+	expect_mbox_is_server "$MD"
+	cmp -n "$(stat -c %s "$BATS_TEST_TMPDIR/before.mbox")" "$BATS_TEST_TMPDIR/before.mbox" "$mb"
+	# The new UIDs point at the messages already there.
+	local uv off
+	uv=$(imap_uidvalidity "Archive/2024")
+	[ "$(grep -c "^$uv " "$MD/.mailpipe/Archive/2024/.mailpipe-uids")" -eq 34 ]
+	for off in $(grep "^$uv " "$MD/.mailpipe/Archive/2024/.mailpipe-uids" | cut -d' ' -f3 | tr -d @); do
+		[ "$(tail -c +$((off + 1)) "$mb" | head -c 5)" = "From " ]
+	done
+	# Again, with nothing new: all matched, the file untouched.
+	cp "$mb" "$BATS_TEST_TMPDIR/before.mbox"
+	dir=$(imap_path "Archive/2024")
+	rm -f "$dir/dovecot-uidlist" "$dir"/dovecot.index*
+	mp_run imapsync $(imap_opts) --mbox "$MD"
+	expect_status 0
+	expect_err "Archive/2024: 0 new"
+	expect_err "UIDVALIDITY"
+	cmp "$BATS_TEST_TMPDIR/before.mbox" "$mb"
+	expect_mbox_is_server "$MD"
+	mp_run imapsync $(imap_opts) --mbox "$MD"
+	expect_status 0
+	expect_err "0 new messages"
+	refute_err "UIDVALIDITY"
+
+	# Messages the file cannot keep byte for byte (no final newline; CR
+	# before CRLF, and a CR at the very end) still match the file.
+	imap_create "Odd"
+	odd_message "Odd" 1 'Subject: no newline\n\nthe last line has none'
+	odd_message "Odd" 2 'Subject: cr\r\n\r\nCR CR LF\r\r\nFrom here\r\r\nlast\r'
+	odd_message "Odd" 3 'Subject: empty body\n\n'
+	mp_run imapsync $(imap_opts) --mbox "$MD"
+	expect_status 0
+	expect_err "Odd: 3 new"
+	cp "$MD/Odd.mbox" "$BATS_TEST_TMPDIR/odd.mbox"
+	dir=$(imap_path "Odd")
+	rm -f "$dir/dovecot-uidlist" "$dir"/dovecot.index*
+	imap_sync "Odd"
+	mp_run imapsync $(imap_opts) --mbox "$MD" --folder Odd --json
+	expect_status 0
+	[ "$("$_IMAP_PYTHON" -c 'import json, sys
+f = json.loads(sys.argv[1])["folders"][0]
+print(f["uidvalidity_changed"], f["matched"], f["fetched"])' "$output")" = "True 3 0" ]
+	cmp "$BATS_TEST_TMPDIR/odd.mbox" "$MD/Odd.mbox"
+}
+
+# odd_message FOLDER N FORMAT: deliver printf FORMAT's bytes as they are
+# into the folder on the server.
+odd_message() {
+	local d
+	d=$(imap_path "$1")
+	# shellcheck disable=SC2059 # the format is the message
+	printf "$3" >"$d/tmp/odd.$2"
+	chown --reference="$d" "$d/tmp/odd.$2"
+	chmod 600 "$d/tmp/odd.$2"
+	mv "$d/tmp/odd.$2" "$d/new/$(date +%s).M$2P$$.odd"
+	imap_sync "$1"
+}
+
+@test "--mbox on a full disk: exit 74 with one clean error, the file cut back, nothing recorded; with room the rerun completes" {
+	FULL_MNT=$BATS_TEST_TMPDIR/full
+	mkdir -p "$FULL_MNT"
+	if ! mount -t tmpfs -o size=1m tmpfs "$FULL_MNT" 2>"$BATS_TEST_TMPDIR/mount.err"; then
+		FULL_MNT=
+		skip "cannot mount a small tmpfs: $(cat "$BATS_TEST_TMPDIR/mount.err")"
+	fi
+	imap_seed INBOX 0 --sizes 300000 300000 300000 300000
+	mp_run imapsync $(imap_opts) --mbox "$FULL_MNT/mb"
+	expect_status 74
+	[ "$(grep -ci 'space' <<<"$stderr")" -eq 1 ] || { _mp_show; false; }
+	if grep -v '^imapsync: ' <<<"$stderr" | grep -q .; then
+		_mp_show
+		false
+	fi
+	# Whatever stays is whole and recorded; what was not is cut off.
+	expect_mbox_sane "$FULL_MNT/mb"
+	[ "$(grep -c '^From ' "$FULL_MNT/mb/INBOX.mbox")" -lt 4 ]
+	mount -o remount,size=16m "$FULL_MNT"
+	mp_run imapsync $(imap_opts) --mbox "$FULL_MNT/mb"
+	expect_status 0
+	expect_mbox_is_server "$FULL_MNT/mb"
 }
 
 @test "a folder that had mail and shows none on the server: reported, nothing changed locally" {
@@ -231,6 +410,29 @@ assert j["Entwürfe"]["uidvalidity_changed"] is False' "$output"
 	mp_run imapsync $(imap_opts) --maildir "$MD"
 	expect_status 0
 	expect_backup_is_server "$MD" --flags || { _mp_show; false; }
+}
+
+@test "a power cut before the run's last sync (state file empty, moves undone, files back in tmp/): the rerun fetches those once more, nothing twice" {
+	imap_create "Archive/2024"
+	imap_seed "Archive/2024" 20 --flags
+	mp_run imapsync $(imap_opts) --maildir "$MD"
+	expect_status 0
+	# What such a crash can leave: the UID list synced, the state file
+	# replaced by an empty one, the last moves into cur/ undone.
+	local dir=$MD/.Archive.2024 base f
+	for base in $(tail -n 4 "$dir/mailpipe-uids" | cut -d' ' -f3); do
+		f=$(echo "$dir"/cur/"$base":*)
+		mv "$f" "$dir/tmp/$base"
+	done
+	: >"$dir/mailpipe-state"
+	imap_flags add '\Deleted' "Archive/2024" 1
+	mp_run imapsync $(imap_opts) --maildir "$MD"
+	expect_status 0
+	expect_err "Archive/2024: 4 new"
+	expect_backup_is_server "$MD" --flags || { _mp_show; false; }
+	# The state is whole again: the next run opens nothing.
+	mp_run imapsync $(imap_opts) --maildir "$MD"
+	expect_err "Archive/2024: unchanged"
 }
 
 # --- hostile servers (the fake) ---
@@ -320,6 +522,26 @@ no_messages() {
 	expect_clean_lines
 }
 
+@test "hostile: with --mbox the same names stay inside the backup, as files named by the nested layout" {
+	# a.b.mbox/c would need a directory where a.b's file is: skipped.
+	fake_folders '* LIST () "/" INBOX\r\n* LIST () "/" "../../x"\r\n* LIST () "/" "/abs"\r\n* LIST () "/" "a/../../b"\r\n* LIST () "/" ".."\r\n* LIST () "/" "a.b"\r\n* LIST () "/" "a.b.mbox/c"'
+	BOX=$BATS_TEST_TMPDIR/box
+	MD=$BOX/inner/md
+	mkdir -p "$BOX/inner"
+	mp_run imapsync $(fake_imap_opts) --mbox "$MD"
+	expect_status 0
+	expect_inside
+	[ "$(grep -rl HOSTILE-MARKER "$MD" | wc -l)" -eq 6 ]
+	local f
+	for f in INBOX %2E./%2E./x %00/abs a/%2E./%2E./b %2E. a.b; do
+		[ -f "$MD/$f.mbox" ] || { echo "no $MD/$f.mbox" >&2; false; }
+	done
+	# The message, then the empty line that ends it in an mbox.
+	[ "$(sed 1d "$MD/a.b.mbox"; echo x)" = "${HMSG_LF}"$'\n'"x" ]
+	expect_err "a.b.mbox/c: skipped"
+	expect_clean_lines
+}
+
 @test "hostile: the same names in the nested layout stay inside the backup" {
 	fake_folders '* LIST () "/" "../../x"\r\n* LIST () "/" "/abs"\r\n* LIST () "/" "a/../../b"\r\n* LIST () "/" ".."\r\n* LIST () "/" "cur"\r\n* LIST () "/" ".hidden/new"'
 	hostile_run --layout nested
@@ -369,7 +591,9 @@ no_messages() {
 	expect_inside
 }
 
-@test "hostile: a literal cut off by a disconnect exits 75, nothing half-written; the rerun stores it once" {
+# fake_cut_literal: INBOX with two messages; the first comes whole, the
+# second's literal is cut off by a disconnect half-way.
+fake_cut_literal() {
 	{
 		fake_imap_login
 		cat <<-EOF
@@ -383,17 +607,10 @@ no_messages() {
 		EOF
 	} >"$BATS_TEST_TMPDIR/cut.script"
 	fake_start "$BATS_TEST_TMPDIR/cut.script"
-	hostile_run
-	expect_status 75
-	expect_clean_lines
-	refute grep -rq HALF-WRITTEN "$MD"
-	# What came whole may stay.
-	local f
-	for f in $(cd "$MD" && find . \( -path '*/new/*' -o -path '*/cur/*' \) -type f); do
-		[ "$(cat "$MD/$f"; echo x)" = "${HMSG_LF}x" ]
-	done
-	fake_stop
-	# The rerun gets both, the first not twice.
+}
+
+# fake_two_whole: the same INBOX serving both messages whole.
+fake_two_whole() {
 	{
 		fake_imap_login
 		cat <<-EOF
@@ -406,10 +623,46 @@ no_messages() {
 		EOF
 	} >"$BATS_TEST_TMPDIR/whole.script"
 	fake_start "$BATS_TEST_TMPDIR/whole.script"
+}
+
+@test "hostile: a literal cut off by a disconnect exits 75, nothing half-written; the rerun stores it once" {
+	fake_cut_literal
+	hostile_run
+	expect_status 75
+	expect_clean_lines
+	refute grep -rq HALF-WRITTEN "$MD"
+	# What came whole may stay.
+	local f
+	for f in $(cd "$MD" && find . \( -path '*/new/*' -o -path '*/cur/*' \) -type f); do
+		[ "$(cat "$MD/$f"; echo x)" = "${HMSG_LF}x" ]
+	done
+	fake_stop
+	# The rerun gets both, the first not twice.
+	fake_two_whole
 	hostile_run
 	expect_status 0
 	[ "$(folder_count "$MD")" -eq 2 ]
 	[ -z "$(cd "$MD" && find . -path '*/tmp/*' -type f)" ]
+}
+
+@test "hostile: with --mbox a literal cut off by a disconnect exits 75, what came whole is kept once, nothing half-written" {
+	fake_cut_literal
+	BOX=$BATS_TEST_TMPDIR/box
+	MD=$BOX/inner/md
+	mkdir -p "$BOX/inner"
+	mp_run imapsync $(fake_imap_opts) --mbox "$MD"
+	expect_status 75
+	expect_clean_lines
+	refute grep -q HALF-WRITTEN "$MD/INBOX.mbox"
+	[ "$(grep -c '^From ' "$MD/INBOX.mbox")" -le 1 ]
+	[ ! -e "$MD/.mailpipe/.mailpipe-journal" ]
+	fake_stop
+	fake_two_whole
+	mp_run imapsync $(fake_imap_opts) --mbox "$MD"
+	expect_status 0
+	[ "$(grep -c '^From ' "$MD/INBOX.mbox")" -eq 2 ]
+	[ "$(grep -c HOSTILE-MARKER "$MD/INBOX.mbox")" -eq 2 ]
+	[ "$(wc -l <"$MD/.mailpipe/.mailpipe-uids")" -eq 2 ]
 }
 
 @test "hostile: unsolicited EXPUNGE, EXISTS and FETCH in the middle of a fetch are tolerated" {

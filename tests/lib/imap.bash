@@ -48,6 +48,19 @@
 #                           server's, e.g. ones expunged there since
 #   imap_server_messages    NAME<TAB>SHA-256 of every message on the server,
 #                           sorted
+#   mbox_file ROOT NAME     where an --mbox backup keeps folder NAME
+#   expect_mbox_is_server ROOT
+#                           every server folder is in the --mbox backup as
+#                           its own file with the same messages (SHA-256
+#                           multiset, mboxrd-unquoted), each after a From
+#                           line dated its INTERNALDATE; no other mbox in
+#                           ROOT holds mail; no journal left
+#   expect_mbox_sane ROOT   after a crash: the part of each mbox before its
+#                           journal's size (all of it without a journal) is
+#                           whole messages, none twice, none the server does
+#                           not have ($IMAP_ALLOWED counts), each one named
+#                           by its offset in the folder's UID list, and no
+#                           entry there below that size points elsewhere
 #   tree_snapshot DIR       every path, type, size and mtime under DIR
 #   fake_imap_login         fake-server script lines: greeting, LOGIN,
 #                           CAPABILITY, LOGOUT (as ON rules)
@@ -292,16 +305,23 @@ _IMAP_PY=$(
 	    if problems:
 	        sys.exit("backup differs from the server:\n  " + "\n  ".join(problems))
 
+	def load_allowed():
+	    # $IMAP_ALLOWED: "NAME<TAB>SHA-256" lines of messages that count as
+	    # the server's (expunged there since).
+	    allowed = {}
+	    path = os.environ.get("IMAP_ALLOWED")
+	    if path and os.path.exists(path):
+	        for line in open(path, encoding="utf-8"):
+	            name, _, h = line.rstrip("\n").partition("\t")
+	            allowed.setdefault(name, set()).add(h)
+	    return allowed
+
 	def sane(args):
 	    root, layout = args[0], args[1]
 	    cache = load_cache()
 	    problems = []
 	    journal = ".mailpipe-uids" if layout == "nested" else "mailpipe-uids"
-	    allowed = {}
-	    if os.environ.get("IMAP_ALLOWED") and os.path.exists(os.environ["IMAP_ALLOWED"]):
-	        for line in open(os.environ["IMAP_ALLOWED"], encoding="utf-8"):
-	            name, _, h = line.rstrip("\n").partition("\t")
-	            allowed.setdefault(name, set()).add(h)
+	    allowed = load_allowed()
 	    for name, spath in pairs():
 	        rel = local_name(name, layout)
 	        ldir = os.path.join(root, rel) if rel else root
@@ -349,7 +369,131 @@ _IMAP_PY=$(
 	    for line in sorted(out):
 	        print(line)
 
-	{"seed": seed, "compare": compare, "sane": sane, "localname": localname,
+	import re
+
+	def mbox_parse(data, where):
+	    """[(offset of its From line, date on it, message)] of an mboxrd
+	    file; the empty line before the next From line is not part of the
+	    message."""
+	    msgs, pos, cur = [], 0, None
+	    lines = data.split(b"\n")
+	    if lines[-1] == b"":
+	        lines.pop()
+	    else:
+	        sys.exit("%s: does not end with a newline (partial message?)" % where)
+	    for line in lines:
+	        line += b"\n"
+	        if line.startswith(b"From "):
+	            # "From SENDER DATE": the date is what follows the sender.
+	            date = line.decode("ascii", "replace").rstrip("\n").split(" ", 2)[2:]
+	            cur = (pos, date[0] if date else "", [])
+	            msgs.append(cur)
+	        elif cur is None:
+	            sys.exit("%s: text before the first From line: %r" % (where, line[:80]))
+	        else:
+	            cur[2].append(re.sub(rb"^>(>*From )", rb"\1", line))
+	        pos += len(line)
+	    out = []
+	    for off, date, body in msgs:
+	        if not body or body[-1] != b"\n":
+	            sys.exit("%s: the message at %d does not end with an empty line"
+	                     % (where, off))
+	        out.append((off, date, b"".join(body[:-1])))
+	    return out
+
+	def mbox_rel(name):
+	    return (local_name(name, "nested") or "INBOX") + ".mbox"
+
+	def mbox_state(root, name, file):
+	    return os.path.join(root, ".mailpipe", local_name(name, "nested"), file)
+
+	def mboxcompare(args):
+	    root = args[0]
+	    cache = load_cache()
+	    problems, expected = [], set()
+	    for name, spath in pairs():
+	        rel = mbox_rel(name)
+	        expected.add(rel)
+	        path = os.path.join(root, rel)
+	        s = [(f[1], time.asctime(time.gmtime(f[3]))) for f in files(spath, cache)]
+	        l = []
+	        if os.path.exists(path):
+	            with open(path, "rb") as f:
+	                l = [(sha(m), d) for _, d, m in mbox_parse(f.read(), path)]
+	        cs, cl = Counter(s), Counter(l)
+	        if cs != cl:
+	            problems.append("folder %r (%s): server %d, mbox %d messages; %d only on "
+	                            "the server, %d only in the mbox (hash, From date): %r"
+	                            % (name, rel, len(s), len(l), sum((cs - cl).values()),
+	                               sum((cl - cs).values()), list(cl - cs)[:2]))
+	        if os.path.exists(mbox_state(root, name, ".mailpipe-journal")):
+	            problems.append("folder %r: a journal is left" % name)
+	    for dirpath, dirnames, filenames in os.walk(root):
+	        dirnames[:] = [n for n in dirnames if n != ".mailpipe"]
+	        for n in filenames:
+	            rel = os.path.relpath(os.path.join(dirpath, n), root)
+	            if n.endswith(".mbox") and rel not in expected and \
+	                    os.path.getsize(os.path.join(dirpath, n)):
+	                problems.append("mbox %r is not a server folder" % rel)
+	    save_cache(cache)
+	    if problems:
+	        sys.exit("mbox backup differs from the server:\n  " + "\n  ".join(problems))
+
+	def mboxsane(args):
+	    root = args[0]
+	    cache = load_cache()
+	    problems = []
+	    allowed = load_allowed()
+	    for name, spath in pairs():
+	        path = os.path.join(root, mbox_rel(name))
+	        if not os.path.exists(path):
+	            continue
+	        with open(path, "rb") as f:
+	            data = f.read()
+	        try:
+	            with open(mbox_state(root, name, ".mailpipe-journal")) as f:
+	                limit = int(f.read().split()[1])
+	        except FileNotFoundError:
+	            limit = len(data)
+	        if limit > len(data):
+	            problems.append("%r: the journal says %d bytes, the mbox has %d"
+	                            % (name, limit, len(data)))
+	            continue
+	        msgs = mbox_parse(data[:limit], path)
+	        srv = set(f[1] for f in files(spath, cache)) | allowed.get(name, set())
+	        hashes = [sha(m) for _, _, m in msgs]
+	        dups = [h for h, n in Counter(hashes).items() if n > 1]
+	        if dups:
+	            problems.append("%r: %d message(s) twice" % (name, len(dups)))
+	        stray = [h for h in hashes if h not in srv]
+	        if stray:
+	            problems.append("%r: %d message(s) not on the server" % (name, len(stray)))
+	        offsets = set(off for off, _, _ in msgs)
+	        named = set()
+	        try:
+	            with open(mbox_state(root, name, ".mailpipe-uids"), "rb") as f:
+	                for line in f.read().decode("utf-8", "replace").splitlines():
+	                    w = line.split(" ", 2)
+	                    if len(w) == 3 and w[2].startswith("@"):
+	                        named.add(int(w[2][1:]))
+	        except FileNotFoundError:
+	            pass
+	        if offsets - named:
+	            problems.append("%r: %d message(s) not in the UID list, e.g. at %d"
+	                            % (name, len(offsets - named), min(offsets - named)))
+	        wrong = [o for o in named if o < limit and o not in offsets]
+	        if wrong:
+	            problems.append("%r: UID list entries that are no message start: %r"
+	                            % (name, sorted(wrong)[:3]))
+	    save_cache(cache)
+	    if problems:
+	        sys.exit("after the crash:\n  " + "\n  ".join(problems))
+
+	def mboxfile(args):
+	    print(os.path.join(args[0], mbox_rel(args[1])))
+
+	{"mboxcompare": mboxcompare, "mboxsane": mboxsane, "mboxfile": mboxfile,
+	 "seed": seed, "compare": compare, "sane": sane, "localname": localname,
 	 "count": counts, "messages": messages}[sys.argv[1]](sys.argv[2:])
 	PY
 )
@@ -506,6 +650,18 @@ expect_backup_sane() {
 
 imap_server_messages() {
 	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" messages
+}
+
+mbox_file() {
+	"$_IMAP_PYTHON" -c "$_IMAP_PY" mboxfile "$1" "$2"
+}
+
+expect_mbox_is_server() {
+	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" mboxcompare "$1"
+}
+
+expect_mbox_sane() {
+	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" mboxsane "$1"
 }
 
 tree_snapshot() {
