@@ -20,6 +20,7 @@
 #include "mboxout.h"
 #include "mboxrd.h"
 #include "mda.h"
+#include "progress.h"
 #include "strutil.h"
 
 /* Messages made durable together. */
@@ -37,7 +38,8 @@ struct shared {
 	size_t nfolders;
 	struct folder_result *results;
 	size_t next;                     /* next folder to take */
-	pthread_mutex_t lock;            /* next, stdout, stderr */
+	struct progress bar;             /* on a terminal */
+	pthread_mutex_t lock;            /* next, stdout, stderr, bar */
 };
 
 /* One connection's work on one folder at a time. */
@@ -243,6 +245,9 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 	if (st == MP_OK) {
 		w->res->fetched++;
 		w->res->bytes += w->cur->size;
+		pthread_mutex_lock(&w->sh->lock);
+		progress_add(&w->sh->bar, w->cur->size);
+		pthread_mutex_unlock(&w->sh->lock);
 	}
 	return st;
 }
@@ -798,6 +803,7 @@ static void print_result(struct shared *sh, const struct folder_result *r)
 		return;
 	char *name = printable(r->name);
 	pthread_mutex_lock(&sh->lock);
+	progress_clear(&sh->bar);
 	if (r->status != MP_OK)
 		fprintf(stderr, "%s: %s: %s\n", sh->cli->prog, name, r->error);
 	else if (r->refused_empty)
@@ -1008,6 +1014,9 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 			jobs = changed ? (unsigned)changed : 1;
 		if (jobs > 1 + expected / MESSAGES_PER_JOB)
 			jobs = 1 + (unsigned)(expected / MESSAGES_PER_JOB);
+		/* A total only when every changed folder's STATUS told it. */
+		progress_init(&sh.bar, cli->prog, opts->progress && !opts->dry_run,
+			      expected < UNKNOWN_NEW ? expected : 0);
 		pthread_t *threads = mp_xcalloc(jobs, sizeof *threads);
 		for (unsigned j = 0; j < jobs; j++) {
 			workers[j].sh = &sh;
@@ -1019,6 +1028,7 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 		for (unsigned j = 1; j < jobs; j++)
 			pthread_join(threads[j], NULL);
 		free(threads);
+		progress_clear(&sh.bar);
 		/* One sync for every folder's moves and state files. */
 		bool wrote = false;
 		for (size_t i = 0; i < sh.nfolders; i++)

@@ -14,6 +14,7 @@
 #include "mboxrd.h"
 #include "mda.h"
 #include "pop3.h"
+#include "progress.h"
 #include "state.h"
 #include "strutil.h"
 
@@ -57,6 +58,7 @@ struct run {
 
 	/* totals */
 	size_t fetched, skipped, deleted, deferred, failed, total_new;
+	struct progress bar;
 	unsigned long long bytes, new_bytes;
 	enum mp_status worst;          /* the first delivery failure */
 	struct mp_error worst_err;
@@ -74,18 +76,6 @@ static void note_failure(struct run *r, const struct mp_error *e)
 		r->worst = e->status;
 		r->worst_err = *e;
 	}
-}
-
-static void progress(const struct run *r, bool done)
-{
-	if (!r->plan->progress)
-		return;
-	if (done) {
-		fprintf(stderr, "\r\033[K");
-		return;
-	}
-	fprintf(stderr, "\r%s: %zu/%zu messages, %.1f MB", r->cli->prog,
-		r->fetched, r->total_new, (double)r->bytes / 1e6);
 }
 
 /* --- delivery of one message, called by pop3_retr --- */
@@ -236,7 +226,7 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 		r->got[r->batch[index]] = true;
 		r->fetched++;
 		r->bytes += e->size;
-		progress(r, false);
+		progress_add(&r->bar, e->size);
 	}
 	return st;
 }
@@ -505,9 +495,10 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 		return pop3_quit(r->pop, err);
 	}
 
+	progress_init(&r->bar, r->cli->prog, p->progress, ntodo);
 	st = fetch_all(r, todo, ntodo, err);
 	free(todo);
-	progress(r, true);
+	progress_clear(&r->bar);
 	if (st != MP_OK)
 		return st;
 	if (r->worst != MP_OK && !r->have_uidl) {

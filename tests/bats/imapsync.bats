@@ -122,6 +122,21 @@ print(eval(sys.argv[2]))' "$output" "$1"
 	[ "$(grep -c '^C: A[0-9]* UID FETCH 1:\* (UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ) (CHANGEDSINCE [0-9]*)$' <<<"$stderr")" -eq 2 ] || { _mp_show; false; }
 }
 
+@test "on a terminal a progress line counts the new messages of every folder; not when stderr is no terminal" {
+	imap_create "Archive/2024"
+	imap_seed INBOX 30
+	imap_seed "Archive/2024" 20
+	script -qec "imapsync $(imap_opts) --maildir $MD" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	grep -aq $'\rimapsync: 50/50 messages, ' "$BATS_TEST_TMPDIR/tty.out"
+	# Wiped before each folder's line.
+	grep -aq $'\r\033\[Kimapsync: INBOX: 30 new' "$BATS_TEST_TMPDIR/tty.out"
+	expect_backup_is_server "$MD"
+	imap_seed INBOX 2
+	sync --maildir "$MD"
+	expect_status 0
+	refute grep -q 'messages, ' <<<"$stderr"
+}
+
 @test "--json prints one parseable summary with the right counts; the rerun is all unchanged" {
 	seed_account
 	sync --maildir "$MD" --json

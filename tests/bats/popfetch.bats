@@ -93,6 +93,20 @@ local_count() {
 	[ "$(local_count "$MD")" -eq 2 ]
 }
 
+@test "popfetch on a terminal shows a progress line that counts the messages; not when stderr is no terminal" {
+	pop3_seed 12
+	script -qec "popfetch $(pop3_opts) --maildir $MD --keep --state $BATS_TEST_TMPDIR/pf.state" \
+		/dev/null >"$BATS_TEST_TMPDIR/tty.out" || { cat -v "$BATS_TEST_TMPDIR/tty.out"; false; }
+	grep -aq $'\rpopfetch: 12/12 messages, ' "$BATS_TEST_TMPDIR/tty.out" || { cat -v "$BATS_TEST_TMPDIR/tty.out"; false; }
+	# Wiped before the summary.
+	grep -aq $'\r\033\[Kpopfetch: fetched 12 ' "$BATS_TEST_TMPDIR/tty.out"
+	[ "$(find "$MD/new" -type f | wc -l)" -eq 12 ]
+	pop3_seed 3
+	mp_run popfetch $(pop3_opts) --maildir "$MD" --keep --state "$BATS_TEST_TMPDIR/pf.state"
+	expect_status 0
+	refute grep -q 'messages, ' <<<"$stderr"
+}
+
 @test "popfetch --delete removes from the server exactly what is kept locally" {
 	pop3_seed 6
 	fetch --maildir "$MD" --keep --limit 2
