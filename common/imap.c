@@ -309,8 +309,9 @@ static enum mp_status send_command(struct imap_session *s, const char *cmd,
  * given). A failure of fn is returned after the tagged line, so the
  * session stays in step. A continuation request is returned too (*cont)
  * when the caller expects one. */
-static enum mp_status wait_tagged(struct imap_session *s, resp_fn fn,
-				  void *ctx, bool *cont, struct mp_error *err)
+static enum mp_status wait_for(struct imap_session *s, const char *tag,
+			       resp_fn fn, void *ctx, bool *cont,
+			       struct mp_error *err)
 {
 	enum mp_status first = MP_OK;
 	struct mp_error first_err = { 0 };
@@ -335,13 +336,13 @@ static enum mp_status wait_tagged(struct imap_session *s, resp_fn fn,
 						"unexpected continuation request "
 						"from server"));
 		}
-		if (strcmp(r->tag, s->tag) != 0) {
-			char tag[40];
+		if (strcmp(r->tag, tag) != 0) {
+			char shown[40];
 
-			imapp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
+			imapp_printable(r->tag, strlen(r->tag), shown, sizeof shown);
 			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
 						"response for unknown tag '%s'",
-						tag));
+						shown));
 		}
 		if (first != MP_OK) {
 			if (err)
@@ -352,6 +353,13 @@ static enum mp_status wait_tagged(struct imap_session *s, resp_fn fn,
 	}
 	return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
 				"server sent too many untagged responses"));
+}
+
+/* The same for the command sent last. */
+static enum mp_status wait_tagged(struct imap_session *s, resp_fn fn,
+				  void *ctx, bool *cont, struct mp_error *err)
+{
+	return wait_for(s, s->tag, fn, ctx, cont, err);
 }
 
 /* The error for a tagged NO or BAD: the server's words, or that it gave
@@ -679,10 +687,14 @@ static bool plain_ascii(const char *arg)
  * server's go-ahead; if the command ends instead, s->p.r has the end.
  * Unless breaks_ok (names the server gave), an argument holding CR or LF
  * is the user's mistake and nothing is sent. */
-static enum mp_status command_args(struct imap_session *s, const char *verb,
-				   const char *const *args, size_t nargs,
-				   bool breaks_ok, const char *tail, resp_fn fn,
-				   void *ctx, struct mp_error *err)
+/* Send a command whose arguments are strings (quoted, or literals), and
+ * tail as it is. A synchronizing literal waits for the server's go-ahead;
+ * should the server refuse it instead, the command is over: *done. */
+static enum mp_status send_args(struct imap_session *s, const char *verb,
+				const char *const *args, size_t nargs,
+				bool breaks_ok, const char *tail, resp_fn fn,
+				void *ctx, bool flush, bool *done,
+				struct mp_error *err)
 {
 	struct sbuf line = { 0 };
 	enum mp_status st = check_step(s, err);
@@ -725,8 +737,10 @@ static enum mp_status command_args(struct imap_session *s, const char *verb,
 			st = conn_flush(s->conn, err);
 			if (st == MP_OK)
 				st = wait_tagged(s, fn, ctx, &cont, err);
-			if (st == MP_OK && !cont)
-				return MP_OK;   /* refused: the tagged end */
+			if (st == MP_OK && !cont) {
+				*done = true;   /* refused: the tagged end */
+				return MP_OK;
+			}
 		}
 		if (st != MP_OK)
 			return fault(s, st);
@@ -744,10 +758,22 @@ static enum mp_status command_args(struct imap_session *s, const char *verb,
 		sbuf_adds(&line, tail);
 	st = conn_send_line(s->conn, line.p ? line.p : "", CONN_SHOW_ALL, err);
 	sbuf_free(&line);
-	if (st == MP_OK)
+	if (st == MP_OK && flush)
 		st = conn_flush(s->conn, err);
-	if (st != MP_OK)
-		return fault(s, st);
+	return fault(s, st);
+}
+
+static enum mp_status command_args(struct imap_session *s, const char *verb,
+				   const char *const *args, size_t nargs,
+				   bool breaks_ok, const char *tail, resp_fn fn,
+				   void *ctx, struct mp_error *err)
+{
+	bool done = false;
+	enum mp_status st = send_args(s, verb, args, nargs, breaks_ok, tail,
+				      fn, ctx, true, &done, err);
+
+	if (st != MP_OK || done)
+		return st;
 	return wait_tagged(s, fn, ctx, NULL, err);
 }
 
@@ -967,6 +993,26 @@ static enum mp_status examine_resp(struct imap_session *s, void *ctx,
 	return MP_OK;
 }
 
+/* EXAMINE's tagged answer (in s->p.r) and what came before it. */
+static enum mp_status examined(struct imap_session *s,
+			       const struct examine_want *w, bool condstore,
+			       const char *what, struct imap_mailbox *out,
+			       struct mp_error *err)
+{
+	if (s->p.r.cond != IMAP_COND_OK)
+		return command_failed(s, what, MP_ERR_UNAVAILABLE, err);
+	if (!w->uidvalidity)
+		return mp_fail(err, MP_ERR_PROTOCOL,
+			       "%s: server sent no UIDVALIDITY", what);
+	if (condstore)
+		s->condstore = true;
+	/* A mailbox without MODSEQs refuses FETCH MODSEQ and CHANGEDSINCE. */
+	s->nomodseq = !condstore || w->mb.highestmodseq == 0;
+	s->exists = w->mb.messages;
+	*out = w->mb;
+	return MP_OK;
+}
+
 enum mp_status imap_examine(struct imap_session *s, const char *folder,
 			    struct imap_mailbox *out, struct mp_error *err)
 {
@@ -983,18 +1029,7 @@ enum mp_status imap_examine(struct imap_session *s, const char *folder,
 			  err);
 	if (st != MP_OK)
 		return st;
-	if (s->p.r.cond != IMAP_COND_OK)
-		return command_failed(s, what, MP_ERR_UNAVAILABLE, err);
-	if (!w.uidvalidity)
-		return mp_fail(err, MP_ERR_PROTOCOL,
-			       "%s: server sent no UIDVALIDITY", what);
-	if (condstore)
-		s->condstore = true;
-	/* A mailbox without MODSEQs refuses FETCH MODSEQ and CHANGEDSINCE. */
-	s->nomodseq = !condstore || w.mb.highestmodseq == 0;
-	s->exists = w.mb.messages;
-	*out = w.mb;
-	return MP_OK;
+	return examined(s, &w, condstore, what, out, err);
 }
 
 /* --- FETCH of metadata --- */
@@ -1062,61 +1097,49 @@ static int cmp_entry(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
-			       uint32_t last, uint64_t changedsince,
-			       struct imap_msginfo **out, size_t *n,
-			       struct mp_error *err)
+/* The UID FETCH of message info for first:last (0: "*"), changed since
+ * changedsince when not 0, into cmd; in gets the UID bounds it answers. */
+static void info_command(const struct imap_session *s, uint32_t first,
+			 uint32_t last, uint64_t changedsince, bool modseq,
+			 struct infos *in, char *cmd, size_t size)
 {
-	struct infos in = { 0 };
-	char cmd[200], range[40];
-	enum mp_status st = check_step(s, err);
+	char range[40];
 
-	*out = NULL;
-	*n = 0;
-	if (st != MP_OK)
-		return st;
-	bool modseq = s->condstore && !s->nomodseq;
-	if (changedsince && !modseq)
-		return mp_fail(err, MP_ERR_USAGE,
-			       "asking for changes since a MODSEQ needs CONDSTORE, "
-			       "which the server does not offer for this folder");
 	if (first == 0)
 		first = 1;
-	in.lo = last && last < first ? last : first;
-	in.hi = last == 0 ? UINT32_MAX : last < first ? first : last;
+	in->lo = last && last < first ? last : first;
+	in->hi = last == 0 ? UINT32_MAX : last < first ? first : last;
 	if (last)
 		snprintf(range, sizeof range, "%u:%u", (unsigned)first,
 			 (unsigned)last);
 	else
 		snprintf(range, sizeof range, "%u:*", (unsigned)first);
+	(void)s;
 	if (changedsince)
-		snprintf(cmd, sizeof cmd, "UID FETCH %s (UID FLAGS INTERNALDATE "
+		snprintf(cmd, size, "UID FETCH %s (UID FLAGS INTERNALDATE "
 			 "RFC822.SIZE MODSEQ) (CHANGEDSINCE %llu)", range,
 			 (unsigned long long)changedsince);
 	else
-		snprintf(cmd, sizeof cmd, "UID FETCH %s (UID FLAGS INTERNALDATE "
+		snprintf(cmd, size, "UID FETCH %s (UID FLAGS INTERNALDATE "
 			 "RFC822.SIZE%s)", range, modseq ? " MODSEQ" : "");
-	st = send_command(s, cmd, CONN_SHOW_ALL, err);
-	if (st == MP_OK)
-		st = wait_tagged(s, info_resp, &in, NULL, err);
-	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
-		st = command_failed(s, "UID FETCH failed", MP_ERR_TEMP, err);
-	if (st != MP_OK) {
-		free(in.v);
-		return st;
-	}
-	/* Sorted by UID, each once: later answers add to earlier ones. Only
-	 * messages with their FLAGS are answers to this command. */
-	if (in.n > 1)
-		qsort(in.v, in.n, sizeof *in.v, cmp_entry);
+}
+
+/* The answers collected, sorted by UID, each once: later answers add to
+ * earlier ones. Only messages with their FLAGS are answers to the
+ * command. Frees in. */
+static void collect_info(struct infos *in, struct imap_msginfo **out,
+			 size_t *n)
+{
+	if (in->n > 1)
+		qsort(in->v, in->n, sizeof *in->v, cmp_entry);
 	size_t k = 0;
-	struct imap_msginfo *res = mp_xmalloc((in.n ? in.n : 1) * sizeof *res);
-	for (size_t i = 0; i < in.n; i++) {
-		struct info_entry *e = &in.v[i];
+	struct imap_msginfo *res = mp_xmalloc((in->n ? in->n : 1) * sizeof *res);
+	for (size_t i = 0; i < in->n; i++) {
+		struct info_entry *e = &in->v[i];
 		size_t j = i;
 
-		while (j + 1 < in.n && in.v[j + 1].m.uid == e->m.uid) {
-			struct info_entry *x = &in.v[++j];
+		while (j + 1 < in->n && in->v[j + 1].m.uid == e->m.uid) {
+			struct info_entry *x = &in->v[++j];
 			struct imapp_fetch f = { .have = x->have };
 
 			f.uid = x->m.uid;
@@ -1131,10 +1154,149 @@ enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
 			res[k++] = e->m;
 		i = j;
 	}
-	free(in.v);
+	free(in->v);
+	in->v = NULL;
 	*out = res;
 	*n = k;
+}
+
+enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
+			       uint32_t last, uint64_t changedsince,
+			       struct imap_msginfo **out, size_t *n,
+			       struct mp_error *err)
+{
+	struct infos in = { 0 };
+	char cmd[200];
+	enum mp_status st = check_step(s, err);
+
+	*out = NULL;
+	*n = 0;
+	if (st != MP_OK)
+		return st;
+	bool modseq = s->condstore && !s->nomodseq;
+	if (changedsince && !modseq)
+		return mp_fail(err, MP_ERR_USAGE,
+			       "asking for changes since a MODSEQ needs CONDSTORE, "
+			       "which the server does not offer for this folder");
+	info_command(s, first, last, changedsince, modseq, &in, cmd, sizeof cmd);
+	st = send_command(s, cmd, CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = wait_tagged(s, info_resp, &in, NULL, err);
+	if (st == MP_OK && s->p.r.cond != IMAP_COND_OK)
+		st = command_failed(s, "UID FETCH failed", MP_ERR_TEMP, err);
+	if (st != MP_OK) {
+		free(in.v);
+		return st;
+	}
+	collect_info(&in, out, n);
 	return MP_OK;
+}
+
+/* --- EXAMINE and the message list in one round trip --- */
+
+enum mp_status imap_open_send(struct imap_session *s, const char *folder,
+			      uint64_t changedsince, struct imap_open *op,
+			      struct mp_error *err)
+{
+	bool condstore = s->condstore || imap_has_cap(s, "CONDSTORE");
+	bool done = false;
+	char cmd[200];
+	struct infos in = { 0 };
+	enum mp_status st;
+
+	memset(op, 0, sizeof *op);
+	op->folder = mp_xstrdup(folder);
+	op->since = condstore ? changedsince : 0;
+	op->condstore = condstore;
+	/* A name sent as a synchronizing literal needs the server's
+	 * go-ahead mid-command: no pipelining then. */
+	op->sequential = !plain_ascii(folder) && !imap_has_cap(s, "LITERAL+") &&
+			 !(imap_has_cap(s, "LITERAL-") &&
+			   strlen(folder) <= LITERAL_MINUS_MAX);
+	if (op->sequential)
+		return check_step(s, err);
+	s->exists = 0;
+	op->w = mp_xcalloc(1, sizeof *op->w);
+	st = send_args(s, "EXAMINE", (const char *const *)&op->folder, 1, true,
+		       condstore ? " (CONDSTORE)" : NULL, examine_resp, op->w,
+		       false, &done, err);
+	if (st != MP_OK || done)
+		return st;   /* a refusal is read by imap_open_finish */
+	snprintf(op->examine_tag, sizeof op->examine_tag, "%s", s->tag);
+	/* One write for both (send_command flushes). The modseq part is
+	 * asked for as if the folder keeps MODSEQs; if it does not, the
+	 * server refuses and imap_open_finish asks again. */
+	info_command(s, 1, 0, op->since, condstore, &in, cmd, sizeof cmd);
+	st = send_command(s, cmd, CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		snprintf(op->fetch_tag, sizeof op->fetch_tag, "%s", s->tag);
+	return st;
+}
+
+enum mp_status imap_open_finish(struct imap_session *s, struct imap_open *op,
+				struct imap_mailbox *mb,
+				struct imap_msginfo **info, size_t *n,
+				struct mp_error *err)
+{
+	char what[200];
+	enum mp_status st;
+
+	*info = NULL;
+	*n = 0;
+	memset(mb, 0, sizeof *mb);
+	folder_what("EXAMINE", op->folder, what, sizeof what);
+	if (op->sequential) {
+		st = imap_examine(s, op->folder, mb, err);
+		if (s->nomodseq)
+			op->since = 0;
+		if (st == MP_OK && mb->messages > 0)
+			st = imap_fetch_info(s, 1, 0, op->since, info, n, err);
+		return st;
+	}
+	if (!op->examine_tag[0]) {
+		/* The name's literal was refused: EXAMINE's answer is in. */
+		st = check_step(s, err);
+		return st == MP_OK ? examined(s, op->w, op->condstore, what, mb, err)
+				   : st;
+	}
+	st = wait_for(s, op->examine_tag, examine_resp, op->w, NULL, err);
+	if (st == MP_OK)
+		st = examined(s, op->w, op->condstore, what, mb, err);
+	struct mp_error ferr = { 0 };
+	struct infos in = { .lo = 1, .hi = UINT32_MAX };
+	/* Read the FETCH's answer whatever became of EXAMINE, to stay in
+	 * step with the server. */
+	enum mp_status fst = op->fetch_tag[0]
+		? wait_for(s, op->fetch_tag, info_resp, &in, NULL, &ferr)
+		: MP_OK;
+	if (st == MP_OK && fst != MP_OK) {
+		*err = ferr;
+		st = fst;
+	}
+	bool refused = fst == MP_OK && s->p.r.cond != IMAP_COND_OK;
+	if (st != MP_OK) {
+		free(in.v);
+		return st;
+	}
+	if (refused) {
+		/* CHANGEDSINCE or MODSEQ in a folder without MODSEQs, or
+		 * "1:*" in an empty one: ask plainly. */
+		free(in.v);
+		if (s->nomodseq)
+			op->since = 0;
+		if (mb->messages == 0)
+			return MP_OK;
+		return imap_fetch_info(s, 1, 0, op->since, info, n, err);
+	}
+	collect_info(&in, info, n);
+	return MP_OK;
+}
+
+void imap_open_free(struct imap_open *op)
+{
+	free(op->folder);
+	free(op->w);
+	memset(op, 0, sizeof *op);
 }
 
 /* --- FETCH of bodies --- */

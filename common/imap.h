@@ -103,6 +103,33 @@ enum mp_status imap_fetch_info(struct imap_session *s, uint32_t first,
 			       struct imap_msginfo **out, size_t *n,
 			       struct mp_error *err);
 
+/* EXAMINE a folder and list its messages (as imap_fetch_info from 1 to
+ * "*", changed since changedsince when not 0) in one round trip: the two
+ * commands go out together and the caller may do other work while the
+ * server answers; imap_open_finish then reads both answers. Call finish
+ * only after send returned MP_OK; free op with imap_open_free either way.
+ * finish gives what imap_examine and imap_fetch_info would (an empty
+ * folder lists nothing; a folder without MODSEQs is asked again without
+ * CHANGEDSINCE, and op->since becomes 0: the list is whole). A folder
+ * name that needs a synchronizing literal is sent the plain way, one
+ * command after the other. */
+struct examine_want;
+struct imap_open {
+	char *folder;
+	uint64_t since;
+	bool condstore, sequential;
+	char examine_tag[16], fetch_tag[16];
+	struct examine_want *w;      /* private to imap.c */
+};
+enum mp_status imap_open_send(struct imap_session *s, const char *folder,
+			      uint64_t changedsince, struct imap_open *op,
+			      struct mp_error *err);
+enum mp_status imap_open_finish(struct imap_session *s, struct imap_open *op,
+				struct imap_mailbox *mb,
+				struct imap_msginfo **info, size_t *n,
+				struct mp_error *err);
+void imap_open_free(struct imap_open *op);
+
 /* UID SEARCH criteria in the selected folder: the criteria are IMAP search
  * keys as a user writes them ("SINCE 1-Nov-2026 SUBJECT report"), sent
  * inside parentheses (the same meaning, and a trailing {N} can never start

@@ -294,7 +294,9 @@ static enum mp_status settle(struct worker *w, struct mp_error *err)
 	return st;
 }
 
-/* Fetch uids[0..n) into the backup in durable batches. */
+/* Fetch uids[0..n) into the backup in durable batches. The last batch is
+ * left for the caller to settle (after it has sent the next folder's
+ * commands); after a failure nothing is left. */
 static enum mp_status fetch(struct worker *w, const uint32_t *uids, size_t n,
 			    struct mp_error *err)
 {
@@ -302,15 +304,15 @@ static enum mp_status fetch(struct worker *w, const uint32_t *uids, size_t n,
 	enum mp_status st = MP_OK;
 	for (size_t off = 0; st == MP_OK && off < n; off += BATCH) {
 		size_t k = n - off > BATCH ? BATCH : n - off;
+		if (off > 0 && (st = settle(w, err)) != MP_OK)
+			break;
 		st = imap_fetch_bodies(w->imap, uids + off, k, WINDOW, &sink, err);
 		if (st != MP_OK) {
 			abandon(w);
 			/* Keep what arrived whole. */
 			struct mp_error e2;
 			settle(w, &e2);
-			break;
 		}
-		st = settle(w, err);
 	}
 	return st;
 }
@@ -559,77 +561,141 @@ static bool excluded(const struct sync_opts *o, const char *name)
 	return false;
 }
 
-static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
-				  struct folder_result *res, struct mp_error *err)
+/* One folder's sync, in three steps so that a connection is never idle:
+ * begin_folder asks for the folder (EXAMINE and its message list in one
+ * write), run_folder opens the local side while the server answers and
+ * fetches what is new, and end_folder makes the last batch durable, updates
+ * flags and writes the state, after the next folder's begin_folder has
+ * gone out. */
+struct job {
+	const struct imap_folder *f;
+	struct folder_result *res;
+	char *local;                     /* relative local name */
+	char dir[4200], removed[4200];
+	struct folder_state fs;          /* until run_folder takes it */
+	struct imap_open op;
+	bool sent;                       /* op is on the wire */
+	bool ran;                        /* run_folder got to the end */
+	/* what run_folder learnt, for end_folder */
+	struct imap_mailbox mb;
+	struct imap_msginfo *info;
+	size_t ninfo;
+	uint32_t maxuid;
+	bool changed;
+};
+
+static void job_free(struct job *j)
+{
+	free(j->local);
+	folder_state_free(&j->fs);
+	imap_open_free(&j->op);
+	free(j->info);
+	memset(j, 0, sizeof *j);
+}
+
+static enum mp_status begin_folder(struct worker *w, struct job *j,
+				   struct mp_error *err)
 {
 	const struct sync_opts *o = w->sh->opts;
-	char *local = NULL;
-	enum mp_status st = folder_local_name(f, w->utf8, o->layout, &res->name, &local, err);
+	struct folder_result *res = j->res;
+	enum mp_status st = folder_local_name(j->f, w->utf8, o->layout, &res->name,
+					      &j->local, err);
 	if (st != MP_OK)
 		return st;
-	char dir[4200], removed[4200];
 	const char *base = o->output == OUT_MAILDIR ? o->target : o->state_dir;
 	/* A folder name the mapping never produces, so no server folder
 	 * can land in it. */
-	bool fits = PATHF(dir, "%s%s%s", base, *local ? "/" : "", local) &&
-		    PATHF(removed, "%s/%s", o->target,
+	bool fits = PATHF(j->dir, "%s%s%s", base, *j->local ? "/" : "", j->local) &&
+		    PATHF(j->removed, "%s/%s", o->target,
 			  o->layout == LAYOUT_NESTED ? ".Removed" : ".%Removed");
-	if (!fits) {
-		free(local);
+	if (!fits)
 		return mp_fail(err, MP_ERR_DATA, "the local path for %s is too long",
 			       res->name);
+	st = folder_state_load(j->dir, o->layout == LAYOUT_NESTED, &j->fs, err);
+	if (st != MP_OK)
+		return st;
+	/* A narrowed run looks even at unchanged folders: criteria widened
+	 * since the last run, or met by mail as time passes, may now match
+	 * mail the backup lacks. */
+	if (j->fs.uidvalidity && !o->search && !res->prechecked) {
+		/* Unchanged since last time? Then it need not even be opened. */
+		struct imap_mailbox mb;
+		st = imap_status(w->imap, j->f->name, &mb, err);
+		if (st != MP_OK)
+			return st;
+		uint32_t maxuid = folder_state_max_uid(&j->fs, mb.uidvalidity);
+		if (mb.uidvalidity == j->fs.uidvalidity && mb.uidnext <= maxuid + 1 &&
+		    mb.highestmodseq && mb.highestmodseq == j->fs.highestmodseq &&
+		    !o->mirror) {
+			res->unchanged = true;
+			return MP_OK;
+		}
 	}
+	if (o->search)
+		return MP_OK;   /* EXAMINE, then UID SEARCH: one by one */
+	/* What changed since the last run; all of it when the state is
+	 * not to be trusted for that (run_folder asks again if EXAMINE
+	 * says otherwise). */
+	uint64_t since = j->fs.uidvalidity && !j->fs.guessed && !o->mirror
+			 ? j->fs.highestmodseq : 0;
+	st = imap_open_send(w->imap, j->f->name, since, &j->op, err);
+	j->sent = st == MP_OK;
+	return st;
+}
+
+static enum mp_status run_folder(struct worker *w, struct job *j,
+				 struct mp_error *err)
+{
+	const struct sync_opts *o = w->sh->opts;
+	struct folder_result *res = j->res;
+	enum mp_status st = MP_OK;
 	w->res = res;
 	w->nbatch = 0;
+	w->fs = j->fs;
+	memset(&j->fs, 0, sizeof j->fs);
 
+	/* The local side, while the server answers. */
 	if (o->output == OUT_MAILDIR && o->dry_run) {
 		/* A dry run creates nothing: a folder not yet backed up is new. */
 		struct mp_error ignored;
-		if (maildir_open(&w->md, dir, false, &ignored) != MP_OK)
+		if (maildir_open(&w->md, j->dir, false, &ignored) != MP_OK)
 			w->md = NULL;
 	} else if (o->output == OUT_MAILDIR) {
-		st = maildir_open(&w->md, dir, true, err);
+		st = maildir_open(&w->md, j->dir, true, err);
 		if (st == MP_OK) {
 			maildir_clean_tmp(w->md);
-			w->sync_fs = maildir_can_sync_fs() && same_fs(dir, "tmp");
+			w->sync_fs = maildir_can_sync_fs() && same_fs(j->dir, "tmp");
 		}
 	} else if (!o->dry_run) {
-		st = make_dirs(dir, err);
+		st = make_dirs(j->dir, err);
 	}
-	if (st == MP_OK)
-		st = folder_state_load(dir, o->layout == LAYOUT_NESTED, &w->fs, err);
 	bool dropped = false;
 	if (st == MP_OK && w->md && !o->dry_run)
 		st = drop_unsettled(w, &dropped, err);
 	if (st == MP_OK && o->output == OUT_MBOX && !o->dry_run)
-		st = mboxout_open(&w->mo, o->target, local, &w->fs, &dropped, err);
+		st = mboxout_open(&w->mo, o->target, j->local, &w->fs, &dropped, err);
 	/* After an interrupted run the kept UIDs may have holes (a batch moved
 	 * into place only in part): then look at every UID, not only those
 	 * above the highest kept. */
 	bool full_scan = dropped || w->fs.uidvalidity == 0 || w->fs.guessed;
-	if (st != MP_OK)
-		goto out;
 
-	struct imap_mailbox mb;
-	/* A narrowed run looks even at unchanged folders: criteria widened
-	 * since the last run, or met by mail as time passes, may now match
-	 * mail the backup lacks. */
-	if (w->fs.uidvalidity && !o->search && !res->prechecked) {
-		/* Unchanged since last time? Then it need not even be opened. */
-		st = imap_status(w->imap, f->name, &mb, err);
-		if (st != MP_OK)
-			goto out;
-		uint32_t maxuid = folder_state_max_uid(&w->fs, mb.uidvalidity);
-		if (mb.uidvalidity == w->fs.uidvalidity && mb.uidnext <= maxuid + 1 &&
-		    mb.highestmodseq && mb.highestmodseq == w->fs.highestmodseq &&
-		    !o->mirror) {
-			res->unchanged = true;
-			goto out;
+	struct imap_mailbox mb = { 0 };
+	if (j->sent) {
+		/* Read the answers even after a local failure, to stay in
+		 * step with the server. */
+		struct mp_error e2 = { 0 };
+		enum mp_status st2 = imap_open_finish(w->imap, &j->op, &mb, &j->info,
+						      &j->ninfo, &e2);
+		if (st == MP_OK && st2 != MP_OK) {
+			*err = e2;
+			st = st2;
 		}
+	} else if (st == MP_OK) {
+		st = imap_examine(w->imap, j->f->name, &mb, err);
 	}
-	st = imap_examine(w->imap, f->name, &mb, err);
 	if (st != MP_OK)
-		goto out;
+		return st;
+	j->mb = mb;
 	w->uidvalidity = mb.uidvalidity;
 	uint32_t maxuid = folder_state_max_uid(&w->fs, mb.uidvalidity);
 	size_t kept = 0;
@@ -639,29 +705,27 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 		/* A folder that had mail and now shows none: a server fault as
 		 * likely as a real emptying. Change nothing. */
 		res->refused_empty = true;
-		goto out;
+		return MP_OK;
 	}
 	bool changed = w->fs.uidvalidity && mb.uidvalidity != w->fs.uidvalidity;
 	if (changed) {
 		res->uidvalidity_changed = true;
 		if (o->output == OUT_MAILDIR) {
-			index_local(w, dir);
+			index_local(w, j->dir);
 			w->hashing = true;
 		} else if (w->mo) {
 			st = mboxout_index(w->mo, know, w, err);
-			if (st != MP_OK) {
-				free_known(w);
-				goto out;
-			}
+			if (st != MP_OK)
+				return st;
 			w->hashing = true;
 		}
 		maxuid = 0;
 	}
+	j->changed = changed;
+	j->maxuid = maxuid;
 
 	uint32_t *todo = NULL;
 	size_t ntodo = 0;
-	struct imap_msginfo *info = NULL;
-	size_t ninfo = 0;
 	if (o->search && mb.messages > 0) {
 		/* Narrowed: what matches anywhere in the folder and is not
 		 * kept, so mail skipped before is fetched once it matches.
@@ -676,20 +740,23 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 				todo[ntodo++] = found[i];
 		free(found);
 	} else {
-		/* One FETCH tells both what is new and, for update_flags,
-		 * the flags of what is kept: only what changed since the
-		 * last run where the server keeps MODSEQs (new mail always
-		 * has a higher one). */
+		/* The list told both what is new and, for update_flags, the
+		 * flags of what is kept: only what changed since the last run
+		 * where the server keeps MODSEQs (new mail always has a higher
+		 * one). When that was not enough, ask for everything. */
 		uint32_t first = full_scan ? 1 : maxuid + 1;
-		uint64_t since = !full_scan && !changed && !o->mirror &&
-				 mb.highestmodseq ? w->fs.highestmodseq : 0;
-		if (mb.messages > 0)
-			st = imap_fetch_info(w->imap, 1, 0, since, &info, &ninfo, err);
-		todo = mp_xcalloc(ninfo + 1, sizeof *todo);
-		for (size_t i = 0; st == MP_OK && i < ninfo; i++)
-			if (info[i].uid >= first &&
-			    !folder_state_find(&w->fs, mb.uidvalidity, info[i].uid))
-				todo[ntodo++] = info[i].uid;
+		bool whole = full_scan || changed || !mb.highestmodseq ||
+			     mb.highestmodseq < j->op.since;
+		if (j->op.since && whole && mb.messages > 0) {
+			free(j->info);
+			j->info = NULL;
+			st = imap_fetch_info(w->imap, 1, 0, 0, &j->info, &j->ninfo, err);
+		}
+		todo = mp_xcalloc(j->ninfo + 1, sizeof *todo);
+		for (size_t i = 0; st == MP_OK && i < j->ninfo; i++)
+			if (j->info[i].uid >= first &&
+			    !folder_state_find(&w->fs, mb.uidvalidity, j->info[i].uid))
+				todo[ntodo++] = j->info[i].uid;
 	}
 	w->batch = mp_xcalloc(BATCH + 1, sizeof *w->batch);
 	if (st == MP_OK && !o->dry_run)
@@ -697,29 +764,40 @@ static enum mp_status sync_folder(struct worker *w, const struct imap_folder *f,
 	else if (st == MP_OK)
 		res->fetched = ntodo;
 	free(todo);
+	j->ran = st == MP_OK;
+	return st;
+}
+
+/* Settle the last batch, update flags, write the state, close; st is
+ * what run_folder returned. */
+static enum mp_status end_folder(struct worker *w, struct job *j,
+				 enum mp_status st, struct mp_error *err)
+{
+	const struct sync_opts *o = w->sh->opts;
+	struct folder_result *res = j->res;
+	if (st == MP_OK && w->nbatch > 0)
+		st = settle(w, err);
 	free(w->batch);
 	w->batch = NULL;
 	w->hashing = false;
 	res->matched = w->matched;
 	w->matched = 0;
 	free_known(w);
-	if (st == MP_OK && o->output == OUT_MAILDIR && !changed) {
+	if (st == MP_OK && j->ran && o->output == OUT_MAILDIR && !j->changed) {
 		struct maildir *rm = NULL;
 		if (o->mirror && !o->dry_run)
-			st = maildir_open(&rm, removed, true, err);
+			st = maildir_open(&rm, j->removed, true, err);
 		if (st == MP_OK)
-			st = update_flags(w, dir, maxuid, w->fs.highestmodseq,
-					  o->mirror ? removed : NULL, info, ninfo, err);
+			st = update_flags(w, j->dir, j->maxuid, w->fs.highestmodseq,
+					  o->mirror ? j->removed : NULL, j->info,
+					  j->ninfo, err);
 		maildir_close(rm);
 	}
-	free(info);
-	if (st == MP_OK && !o->dry_run) {
-		w->fs.uidvalidity = mb.uidvalidity;
-		w->fs.highestmodseq = mb.highestmodseq;
+	if (st == MP_OK && j->ran && !o->dry_run) {
+		w->fs.uidvalidity = j->mb.uidvalidity;
+		w->fs.highestmodseq = j->mb.highestmodseq;
 		st = folder_state_save(&w->fs, err);
 	}
-out:
-	free(local);
 	mboxout_close(w->mo);
 	w->mo = NULL;
 	maildir_close(w->md);
@@ -819,37 +897,98 @@ static void print_result(struct shared *sh, const struct folder_result *r)
 	free(name);
 }
 
-static void *work(void *arg)
+/* The next folder to sync, into j; NULL when none is left. Folders found
+ * unchanged before are only reported. */
+static struct job *take(struct worker *w, struct job *j)
 {
-	struct worker *w = arg;
 	struct shared *sh = w->sh;
 	for (;;) {
 		pthread_mutex_lock(&sh->lock);
 		size_t i = sh->next < sh->nfolders ? sh->next++ : SIZE_MAX;
 		pthread_mutex_unlock(&sh->lock);
 		if (i == SIZE_MAX)
-			break;
-		struct folder_result *r = &sh->results[i];
+			return NULL;
+		if (sh->results[i].unchanged) {
+			print_result(sh, &sh->results[i]);
+			continue;
+		}
+		memset(j, 0, sizeof *j);
+		j->f = &sh->folders[i];
+		j->res = &sh->results[i];
+		return j;
+	}
+}
+
+static void set_failed(struct folder_result *r, enum mp_status st,
+		   const struct mp_error *err)
+{
+	r->status = st;
+	mp_strlcpy(r->error, err->msg, sizeof r->error);
+}
+
+/* A connection that may be gone or out of step is dropped: the next
+ * folder starts afresh. */
+static void after_failure(struct worker *w, enum mp_status st)
+{
+	if (st == MP_ERR_TEMP || st == MP_ERR_PROTOCOL) {
+		imap_close(w->imap);
+		w->imap = NULL;
+	}
+}
+
+/* Connect if need be and begin j; a failure is j's. */
+static void start(struct worker *w, struct job *j)
+{
+	struct mp_error err = { 0 };
+	enum mp_status st = MP_OK;
+	if (!w->imap)
+		st = open_session(w->sh, &w->imap, &err);
+	if (st == MP_OK)
+		st = begin_folder(w, j, &err);
+	if (st != MP_OK) {
+		set_failed(j->res, st, &err);
+		after_failure(w, st);
+	}
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh = w->sh;
+	struct job slots[2];
+	int k = 0;
+	struct job *cur = take(w, &slots[k]);
+	if (cur)
+		start(w, cur);
+	while (cur) {
+		struct folder_result *r = cur->res;
 		struct mp_error err = { 0 };
-		if (r->unchanged) {
-			print_result(sh, r);
-			continue;
+		enum mp_status st = MP_OK;
+		bool go = r->status == MP_OK && !r->unchanged;
+		if (go && !w->imap) {
+			/* The connection went with an earlier folder's failure. */
+			start(w, cur);
+			go = r->status == MP_OK && !r->unchanged;
 		}
-		if (!w->imap && open_session(sh, &w->imap, &err) != MP_OK) {
-			r->status = err.status;
-			mp_strlcpy(r->error, err.msg, sizeof r->error);
-			print_result(sh, r);
-			continue;
+		if (go) {
+			st = run_folder(w, cur, &err);
+			if (st != MP_OK)
+				after_failure(w, st);
 		}
-		r->status = sync_folder(w, &sh->folders[i], r, &err);
-		if (r->status != MP_OK)
-			mp_strlcpy(r->error, err.msg, sizeof r->error);
+		/* The next folder's commands go out before this one's last
+		 * batch is made durable. */
+		k ^= 1;
+		struct job *next = take(w, &slots[k]);
+		if (next && w->imap)
+			start(w, next);
+		if (go) {
+			st = end_folder(w, cur, st, &err);
+			if (st != MP_OK)
+				set_failed(r, st, &err);
+		}
 		print_result(sh, r);
-		if (r->status == MP_ERR_TEMP || r->status == MP_ERR_PROTOCOL) {
-			/* The connection may be gone or out of step: start afresh. */
-			imap_close(w->imap);
-			w->imap = NULL;
-		}
+		job_free(cur);
+		cur = next;
 	}
 	return NULL;
 }

@@ -1096,6 +1096,111 @@ static void test_fetch_info(void)
 	}
 }
 
+/* EXAMINE and the message list sent together, read afterwards. */
+static void test_open_pipelined(void)
+{
+	struct fake f = { .caps = "CONDSTORE LITERAL+", .msgs = info_msgs,
+			  .nmsgs = 3,
+			  .examine_reply = "* 3 EXISTS\r\n"
+					   "* OK [UIDVALIDITY 1] x\r\n"
+					   "* OK [HIGHESTMODSEQ 30] x\r\n" };
+	struct imap_msginfo *in = NULL;
+	struct imap_mailbox mb;
+	struct imap_open op;
+	struct mp_error err = { 0 };
+	size_t n = 0;
+	struct sess x;
+
+	if (sess_open(&x, &f)) {
+		is_int(imap_open_send(x.s, "INBOX", 15, &op, &err), MP_OK,
+		       "send (%s)", err.msg);
+		is_int(imap_open_finish(x.s, &op, &mb, &in, &n, &err), MP_OK,
+		       "finish (%s)", err.msg);
+		imap_open_free(&op);
+		ok(mb.uidvalidity == 1 && mb.messages == 3 &&
+		   mb.highestmodseq == 30, "EXAMINE's numbers");
+		ok(n == 2 && in[0].uid == 8 && in[1].uid == 9,
+		   "only what changed since 15");
+		free(in);
+		in = NULL;
+		/* A name with 8-bit bytes goes as a LITERAL+ literal, pipelined. */
+		is_int(imap_open_send(x.s, "Entw\xc3\xbcrfe", 0, &op, &err), MP_OK,
+		       "send 8-bit (%s)", err.msg);
+		is_int(imap_open_finish(x.s, &op, &mb, &in, &n, &err), MP_OK,
+		       "finish 8-bit (%s)", err.msg);
+		imap_open_free(&op);
+		is_int(n, 3, "every message without CHANGEDSINCE");
+		free(in);
+		in = NULL;
+		imap_logout(x.s, &err);
+		sess_end(&x);
+		ok(same_read(x.raw, x.reads, " EXAMINE \"INBOX\" (CONDSTORE)\r\n",
+			     " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+			     "MODSEQ) (CHANGEDSINCE 15)\r\n"),
+		   "EXAMINE and FETCH arrive in one read");
+		diag_unless(same_read(x.raw, x.reads, " EXAMINE \"INBOX\"",
+				      " UID FETCH 1:*"), x.reads);
+		sess_free(&x);
+	}
+
+	/* Without LITERAL+, an 8-bit name waits for the go-ahead: the two
+	 * commands go one after the other. */
+	f.caps = "CONDSTORE";
+	if (sess_open(&x, &f)) {
+		is_int(imap_open_send(x.s, "Entw\xc3\xbcrfe", 15, &op, &err),
+		       MP_OK, "send, synchronizing literal (%s)", err.msg);
+		ok(op.sequential, "not pipelined");
+		is_int(imap_open_finish(x.s, &op, &mb, &in, &n, &err), MP_OK,
+		       "finish (%s)", err.msg);
+		imap_open_free(&op);
+		ok(n == 2 && mb.uidvalidity == 1, "the same answers");
+		free(in);
+		in = NULL;
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.caps = "CONDSTORE LITERAL+";
+
+	/* A folder without MODSEQs refuses CHANGEDSINCE: asked again. */
+	f.examine_reply = "* 3 EXISTS\r\n* OK [UIDVALIDITY 1] x\r\n"
+			  "* OK [NOMODSEQ] x\r\n";
+	f.fetch_tagged = "BAD [CANNOT] no modseqs here";
+	if (sess_open(&x, &f)) {
+		is_int(imap_open_send(x.s, "INBOX", 15, &op, &err), MP_OK, "send");
+		f.fetch_tagged = NULL;
+		is_int(imap_open_finish(x.s, &op, &mb, &in, &n, &err),
+		       MP_ERR_PROTOCOL, "the fake refuses the second FETCH too "
+		       "(%s)", err.msg);
+		imap_open_free(&op);
+		free(in);
+		in = NULL;
+		sess_end(&x);
+		ok(has(x.raw, "MODSEQ) (CHANGEDSINCE 15)\r\n") &&
+		   has(x.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"),
+		   "asked again without CHANGEDSINCE and MODSEQ");
+		sess_free(&x);
+	}
+
+	/* EXAMINE refused: its error, and the FETCH's answer is read too. */
+	f.examine_reply = NULL;
+	f.examine_tagged = "NO [NONEXISTENT] Unknown Mailbox: Trash";
+	f.fetch_tagged = "BAD No mailbox selected";
+	f.status_reply = "* STATUS INBOX (MESSAGES 3 UIDNEXT 10 UIDVALIDITY 1)\r\n";
+	if (sess_open(&x, &f)) {
+		is_int(imap_open_send(x.s, "Trash", 0, &op, &err), MP_OK, "send");
+		is_int(imap_open_finish(x.s, &op, &mb, &in, &n, &err),
+		       MP_ERR_NOUSER, "EXAMINE NO [NONEXISTENT] (%s)", err.msg);
+		ok(has(err.msg, "EXAMINE 'Trash' failed"), "says which folder");
+		imap_open_free(&op);
+		free(in);
+		in = NULL;
+		is_int(imap_status(x.s, "INBOX", &mb, &err), MP_OK,
+		       "the session stays in step (%s)", err.msg);
+		sess_end(&x);
+		sess_free(&x);
+	}
+}
+
 static void test_search(void)
 {
 	struct fake f = {
@@ -1727,6 +1832,7 @@ int main(void)
 	test_list();
 	test_status_examine();
 	test_fetch_info();
+	test_open_pipelined();
 	test_search();
 	test_bodies();
 	test_pipelined();
