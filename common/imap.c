@@ -2054,6 +2054,16 @@ enum mp_status imap_logout(struct imap_session *s, struct mp_error *err)
 	return st;
 }
 
+enum mp_status imap_logout_nowait(struct imap_session *s, struct mp_error *err)
+{
+	enum mp_status st = check_step(s, err);
+
+	if (st != MP_OK)
+		return st;
+	s->logout = true;
+	return send_command(s, "LOGOUT", CONN_SHOW_ALL, err);
+}
+
 void imap_close(struct imap_session *s)
 {
 	if (!s)

@@ -171,6 +171,10 @@ enum mp_status imap_fetch_bodies(struct imap_session *s, const uint32_t *uids,
 				 const struct imap_sink *sink, struct mp_error *err);
 
 enum mp_status imap_logout(struct imap_session *s, struct mp_error *err);
+/* LOGOUT without waiting for the answer, for a session that changed
+ * nothing on the server (EXAMINE and FETCH BODY.PEEK only): the server
+ * may take milliseconds over it that the caller need not wait for. */
+enum mp_status imap_logout_nowait(struct imap_session *s, struct mp_error *err);
 
 void imap_close(struct imap_session *s);
 

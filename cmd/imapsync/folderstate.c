@@ -37,8 +37,9 @@ static void add(struct folder_state *fs, uint32_t v, uint32_t uid, const char *n
 	fs->uids[fs->nuids++] = (struct uid_entry){ v, uid, mp_xstrdup(name) };
 }
 
-enum mp_status folder_state_load(const char *dir, bool dotted,
-				 struct folder_state *fs, struct mp_error *err)
+enum mp_status folder_state_load_summary(const char *dir, bool dotted,
+					 struct folder_state *fs,
+					 struct mp_error *err)
 {
 	memset(fs, 0, sizeof *fs);
 	fs->dir = mp_xstrdup(dir);
@@ -53,16 +54,31 @@ enum mp_status folder_state_load(const char *dir, bool dotted,
 				fs->uidvalidity = (uint32_t)v;
 			else if (sscanf(line, "highestmodseq %llu", &v) == 1)
 				fs->highestmodseq = v;
+			else if (sscanf(line, "maxuid %llu", &v) == 1 && v <= UINT32_MAX) {
+				fs->maxuid = (uint32_t)v;
+				fs->has_maxuid = true;
+			}
 		}
 		fclose(f);
 	} else if (errno != ENOENT) {
 		return mp_fail(err, MP_ERR_IO, "cannot read %s: %s", path, strerror(errno));
 	}
+	return MP_OK;
+}
+
+enum mp_status folder_state_load(const char *dir, bool dotted,
+				 struct folder_state *fs, struct mp_error *err)
+{
+	enum mp_status st = folder_state_load_summary(dir, dotted, fs, err);
+	if (st != MP_OK)
+		return st;
+	char path[4200], line[1024], buf[65536];
 	path_of(fs, UIDS_FILE, path, sizeof path);
-	f = fopen(path, "re");
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return errno == ENOENT ? MP_OK
 			: mp_fail(err, MP_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+	setvbuf(f, buf, _IOFBF, sizeof buf);
 	unsigned lineno = 0;
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
@@ -190,8 +206,10 @@ enum mp_status folder_state_save(const struct folder_state *fs,
 	char buf[256];
 	int len = snprintf(buf, sizeof buf,
 			   "# mailpipe imapsync folder state 1\n"
-			   "uidvalidity %" PRIu32 "\nhighestmodseq %" PRIu64 "\n",
-			   fs->uidvalidity, fs->highestmodseq);
+			   "uidvalidity %" PRIu32 "\nhighestmodseq %" PRIu64 "\n"
+			   "maxuid %" PRIu32 "\n",
+			   fs->uidvalidity, fs->highestmodseq,
+			   folder_state_max_uid(fs, fs->uidvalidity));
 	return write_atomic(fs, STATE_FILE, buf, (size_t)len, false, err);
 }
 

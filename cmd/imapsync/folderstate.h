@@ -1,7 +1,8 @@
 /* What imapsync knows about one folder of the backup, kept inside the
  * backup so it is self-contained and portable:
  *
- *   mailpipe-state    UIDVALIDITY and HIGHESTMODSEQ, written atomically
+ *   mailpipe-state    UIDVALIDITY, HIGHESTMODSEQ and the highest UID kept,
+ *                     written atomically
  *                     (made durable by the run's final sync)
  *   mailpipe-uids     one line per message kept: "UIDVALIDITY UID NAME",
  *                     appended and fsynced before the messages are moved
@@ -32,6 +33,9 @@ struct folder_state {
 	uint32_t uidvalidity;    /* 0: never synced */
 	uint64_t highestmodseq;
 	uint32_t last_uidvalidity;  /* of the UID list's last line */
+	uint32_t maxuid;         /* the highest UID kept under uidvalidity when
+				    the state was written (has_maxuid) */
+	bool has_maxuid;
 	bool guessed;            /* uidvalidity taken from the UID list: the
 				    state file is missing (a crash) */
 	struct uid_entry *uids;  /* sorted by (uidvalidity, uid) after load */
@@ -42,6 +46,11 @@ struct folder_state {
  * folder_state_free. */
 enum mp_status folder_state_load(const char *dir, bool dotted,
 				 struct folder_state *fs, struct mp_error *err);
+/* Only the state file, not the UID list: enough to tell whether the folder
+ * changed on the server (maxuid, when the file has it). */
+enum mp_status folder_state_load_summary(const char *dir, bool dotted,
+					 struct folder_state *fs,
+					 struct mp_error *err);
 
 /* Append entries (and fsync) before the messages they name are moved in. */
 enum mp_status folder_state_append(struct folder_state *fs,

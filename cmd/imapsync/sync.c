@@ -827,12 +827,20 @@ static void precheck(struct worker *w, const struct imap_folder *f,
 	bool fits = PATHF(dir, "%s%s%s", base, *local ? "/" : "", local);
 	free(local);
 	struct folder_state fs;
-	if (!fits || folder_state_load(dir, o->layout == LAYOUT_NESTED, &fs, &ignored) != MP_OK)
+	bool nested = o->layout == LAYOUT_NESTED;
+	if (!fits || folder_state_load_summary(dir, nested, &fs, &ignored) != MP_OK)
 		return;
+	if (!fs.has_maxuid) {
+		/* Written by an older version: the UID list tells. */
+		folder_state_free(&fs);
+		if (folder_state_load(dir, nested, &fs, &ignored) != MP_OK)
+			return;
+	}
 	struct imap_mailbox mb = f->status;
 	if (fs.uidvalidity &&
 	    (f->has_status || imap_status(w->imap, f->name, &mb, &ignored) == MP_OK)) {
-		uint32_t maxuid = folder_state_max_uid(&fs, mb.uidvalidity);
+		uint32_t maxuid = fs.has_maxuid && mb.uidvalidity == fs.uidvalidity
+				  ? fs.maxuid : folder_state_max_uid(&fs, mb.uidvalidity);
 		res->prechecked = true;
 		res->expected = mb.uidvalidity != fs.uidvalidity ? mb.messages
 				: mb.uidnext > maxuid + 1 ? mb.uidnext - maxuid - 1 : 0;
@@ -1201,7 +1209,7 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 	for (unsigned j = 0; j < opts->jobs; j++) {
 		if (workers[j].imap) {
 			struct mp_error ignored;
-			imap_logout(workers[j].imap, &ignored);
+			imap_logout_nowait(workers[j].imap, &ignored);
 			imap_close(workers[j].imap);
 		}
 	}
