@@ -573,6 +573,7 @@ struct job {
 	char *local;                     /* relative local name */
 	char dir[4200], removed[4200];
 	struct folder_state fs;          /* until run_folder takes it */
+	bool full;                       /* fs holds the UID list too */
 	struct imap_open op;
 	bool sent;                       /* op is on the wire */
 	bool ran;                        /* run_folder got to the end */
@@ -611,7 +612,9 @@ static enum mp_status begin_folder(struct worker *w, struct job *j,
 	if (!fits)
 		return mp_fail(err, MP_ERR_DATA, "the local path for %s is too long",
 			       res->name);
-	st = folder_state_load(j->dir, o->layout == LAYOUT_NESTED, &j->fs, err);
+	/* The state file is enough to ask; run_folder reads the UID list
+	 * while the server answers. */
+	st = folder_state_load_summary(j->dir, o->layout == LAYOUT_NESTED, &j->fs, err);
 	if (st != MP_OK)
 		return st;
 	/* A narrowed run looks even at unchanged folders: criteria widened
@@ -623,7 +626,16 @@ static enum mp_status begin_folder(struct worker *w, struct job *j,
 		st = imap_status(w->imap, j->f->name, &mb, err);
 		if (st != MP_OK)
 			return st;
-		uint32_t maxuid = folder_state_max_uid(&j->fs, mb.uidvalidity);
+		if (!j->fs.has_maxuid || mb.uidvalidity != j->fs.uidvalidity) {
+			folder_state_free(&j->fs);
+			st = folder_state_load(j->dir, o->layout == LAYOUT_NESTED,
+					       &j->fs, err);
+			if (st != MP_OK)
+				return st;
+			j->full = true;
+		}
+		uint32_t maxuid = j->full ? folder_state_max_uid(&j->fs, mb.uidvalidity)
+				  : j->fs.maxuid;
 		if (mb.uidvalidity == j->fs.uidvalidity && mb.uidnext <= maxuid + 1 &&
 		    mb.highestmodseq && mb.highestmodseq == j->fs.highestmodseq &&
 		    !o->mirror) {
@@ -651,11 +663,17 @@ static enum mp_status run_folder(struct worker *w, struct job *j,
 	enum mp_status st = MP_OK;
 	w->res = res;
 	w->nbatch = 0;
-	w->fs = j->fs;
-	memset(&j->fs, 0, sizeof j->fs);
+	if (j->full) {
+		w->fs = j->fs;
+		memset(&j->fs, 0, sizeof j->fs);
+	} else {
+		st = folder_state_load(j->dir, o->layout == LAYOUT_NESTED, &w->fs, err);
+	}
 
 	/* The local side, while the server answers. */
-	if (o->output == OUT_MAILDIR && o->dry_run) {
+	if (st != MP_OK) {
+		/* Read the answers below all the same. */
+	} else if (o->output == OUT_MAILDIR && o->dry_run) {
 		/* A dry run creates nothing: a folder not yet backed up is new. */
 		struct mp_error ignored;
 		if (maildir_open(&w->md, j->dir, false, &ignored) != MP_OK)
