@@ -28,6 +28,34 @@ static int cmp_entry(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+/* A decimal number that fits 32 bits, at *p; *p moves past it. */
+static bool parse_u32(const char **p, uint32_t *out)
+{
+	uint64_t v = 0;
+	const char *q = *p;
+	if (*q < '0' || *q > '9')
+		return false;
+	while (*q >= '0' && *q <= '9') {
+		v = v * 10 + (uint64_t)(*q++ - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	*out = (uint32_t)v;
+	*p = q;
+	return true;
+}
+
+/* Sorted already (as appended, in UID order), or made so. */
+static void sort_uids(struct folder_state *fs)
+{
+	for (size_t i = 1; i < fs->nuids; i++) {
+		if (cmp_entry(&fs->uids[i - 1], &fs->uids[i]) > 0) {
+			qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
+			return;
+		}
+	}
+}
+
 static void add(struct folder_state *fs, uint32_t v, uint32_t uid, const char *name)
 {
 	if (fs->nuids == fs->capuids) {
@@ -82,30 +110,30 @@ enum mp_status folder_state_load(const char *dir, bool dotted,
 	unsigned lineno = 0;
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
-		unsigned long long v, uid;
-		int off = 0;
-		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%llu %llu %n", &v, &uid, &off) != 2 || off <= 0 ||
-		    v > UINT32_MAX || uid > UINT32_MAX || !line[off] ||
-		    strchr(line + off, '/')) {
+		uint32_t v, uid;
+		size_t len = strcspn(line, "\n");
+		bool whole = line[len] == '\n';
+		line[len] = '\0';
+		const char *p = line;
+		if (!parse_u32(&p, &v) || *p++ != ' ' || !parse_u32(&p, &uid) ||
+		    *p++ != ' ' || !*p || strchr(p, '/')) {
 			/* A torn last line from a crash is expected; others not. */
-			if (feof(f) || !strchr(line, '\n'))
+			if (!whole)
 				continue;
 			fclose(f);
 			return mp_fail(err, MP_ERR_DATA, "%s:%u: malformed line", path, lineno);
 		}
-		add(fs, (uint32_t)v, (uint32_t)uid, line + off);
-		fs->last_uidvalidity = (uint32_t)v;
+		add(fs, v, uid, p);
+		fs->last_uidvalidity = v;
 	}
 	fclose(f);
+	sort_uids(fs);
 	/* A state file lost to a crash before the run's final sync: the
 	 * journal's latest UIDVALIDITY is the one last synced. */
 	if (fs->uidvalidity == 0 && fs->last_uidvalidity) {
 		fs->uidvalidity = fs->last_uidvalidity;
 		fs->guessed = true;
 	}
-	if (fs->nuids > 1)
-		qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
 	return MP_OK;
 }
 
@@ -146,7 +174,7 @@ static enum mp_status append(struct folder_state *fs, const struct uid_entry *e,
 	close(fd);
 	for (size_t i = 0; i < n; i++)
 		add(fs, e[i].uidvalidity, e[i].uid, e[i].name);
-	qsort(fs->uids, fs->nuids, sizeof *fs->uids, cmp_entry);
+	sort_uids(fs);
 	fs->last_uidvalidity = e[n - 1].uidvalidity;
 	return MP_OK;
 }

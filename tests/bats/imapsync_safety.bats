@@ -435,6 +435,28 @@ odd_message() {
 	expect_err "Archive/2024: unchanged"
 }
 
+@test "the UID list: a torn last line (a crash mid-append) is dropped and fetched again; a damaged line elsewhere is a clear error (65)" {
+	imap_create "Archive/2024"
+	imap_seed "Archive/2024" 6
+	mp_run imapsync $(imap_opts) --maildir "$MD"
+	expect_status 0
+	local list=$MD/.Archive.2024/mailpipe-uids base
+	# Torn: the last line cut short, its file not moved in yet.
+	base=$(tail -n 1 "$list" | cut -d' ' -f3)
+	rm "$MD/.Archive.2024"/cur/"$base":*
+	truncate -s -10 "$list"
+	: >"$MD/.Archive.2024/mailpipe-state"
+	mp_run imapsync $(imap_opts) --maildir "$MD"
+	expect_status 0
+	expect_backup_is_server "$MD" || { _mp_show; false; }
+	# Damaged in the middle: said where, nothing fetched for that folder.
+	sed -i '2s/.*/12 x3 garbage/' "$list"
+	imap_seed "Archive/2024" 1
+	mp_run imapsync $(imap_opts) --maildir "$MD"
+	expect_status 65
+	expect_err "mailpipe-uids:2: malformed line"
+}
+
 # --- hostile servers (the fake) ---
 
 # The message every folder of the fake holds, as sent (CRLF) and as stored.
