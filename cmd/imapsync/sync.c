@@ -1105,7 +1105,13 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 		}
 		imap_folders_free(f, n);
 	}
-	if (st == MP_OK && sh.nfolders == 0 && backup_has_folders(opts))
+	bool chosen = opts->nfolders != 1 || strcmp(opts->folders[0], "*") != 0;
+	if (st == MP_OK && sh.nfolders == 0 && chosen)
+		/* Likely a misspelt pattern: a backup of nothing is no backup. */
+		st = mp_fail(err, MP_ERR_NOUSER, "no folder on the server matches "
+			     "--folder '%s'%s", opts->folders[0],
+			     opts->nfolders > 1 ? " or the other patterns" : "");
+	else if (st == MP_OK && sh.nfolders == 0 && backup_has_folders(opts))
 		st = mp_fail(err, MP_ERR_TEMP,
 			     "the server lists no folders, but the backup has some; "
 			     "nothing changed");

@@ -185,6 +185,14 @@ print(eval(sys.argv[2]))' "$output" "$1"
 	[ ! -e "$md2/.Entwürfe" ]
 	[ ! -e "$md2/.Archive.2024" ]
 	[ ! -e "$md2/.50%25 off" ]
+
+	# A pattern that matches nothing is a mistake to hear about (67).
+	tree_snapshot "$MD" >"$BATS_TEST_TMPDIR/tree.before"
+	sync --maildir "$MD" --folder 'Archiv'
+	expect_status 67
+	expect_err "imapsync: no folder on the server matches --folder 'Archiv'"
+	tree_snapshot "$MD" >"$BATS_TEST_TMPDIR/tree.after"
+	diff "$BATS_TEST_TMPDIR/tree.before" "$BATS_TEST_TMPDIR/tree.after"
 }
 
 @test "--layout nested: one directory per level, names safe, state files hidden; a rerun fetches nothing" {
