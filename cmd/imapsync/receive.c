@@ -4,7 +4,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +37,13 @@ void flags_to_info(const char *flags, char *info, size_t size)
 	info[n] = '\0';
 }
 
+/* Whether the output is a stream (stdout, MDA): its messages are named by
+ * their hashes. */
+static bool streamed(const struct worker *w)
+{
+	return w->sh->opts->output == OUT_STDOUT || w->sh->opts->output == OUT_MDA;
+}
+
 static enum mp_status on_begin(void *ctx, size_t index,
 			       const struct imap_msginfo *info, struct mp_error *err)
 {
@@ -45,7 +51,7 @@ static enum mp_status on_begin(void *ctx, size_t index,
 	(void)index;
 	w->cur = info;
 	w->cur_failed = false;
-	if (w->hashing && gnutls_hash_init(&w->hash, GNUTLS_DIG_SHA256) < 0)
+	if ((w->hashing || streamed(w)) && gnutls_hash_init(&w->hash, GNUTLS_DIG_SHA256) < 0)
 		return mp_fail(err, MP_ERR_INTERNAL, "SHA-256 unavailable");
 	switch (w->sh->opts->output) {
 	case OUT_MAILDIR:
@@ -53,29 +59,10 @@ static enum mp_status on_begin(void *ctx, size_t index,
 	case OUT_MBOX:
 		return mboxout_begin(w->mo, info->internaldate, err);
 	case OUT_STDOUT:
-		mboxrd_quote_init(&w->quote);
-		pthread_mutex_lock(&w->sh->lock);   /* held until the message ends */
-		w->stdout_locked = true;
-		time_t t = info->internaldate ? info->internaldate : time(NULL);
-		printf("From MAILER-DAEMON %s", asctime(gmtime(&t)));
-		return MP_OK;
-	case OUT_MDA: {
-		char uid[32], *env[4];
-		snprintf(uid, sizeof uid, "%" PRIu32, info->uid);
-		size_t n1 = strlen(w->res->name) + 20;
-		env[0] = mp_xmalloc(n1);
-		snprintf(env[0], n1, "MAILPIPE_FOLDER=%s", w->res->name);
-		env[1] = mp_xmalloc(64);
-		snprintf(env[1], 64, "MAILPIPE_UID=%s", uid);
-		env[2] = mp_xmalloc(300);
-		snprintf(env[2], 300, "MAILPIPE_FLAGS=%s", info->flags);
-		env[3] = NULL;
-		enum mp_status st = mda_start(&w->cur_mda, w->sh->opts->target,
-					      (const char *const *)env, err);
-		for (int i = 0; i < 3; i++)
-			free(env[i]);
-		return st;
-	}
+	case OUT_MDA:
+		/* After a UIDVALIDITY change: held back until its hash is
+		 * known. */
+		return w->hashing ? spool_begin(w, err) : stream_begin(w, info, err);
 	}
 	return MP_OK;
 }
@@ -87,27 +74,17 @@ static enum mp_status on_data(void *ctx, size_t index, const char *buf,
 	(void)index;
 	if (w->hashing && w->mo)
 		mboxout_hash_data(w->mo, w->hash, buf, len);   /* as the file keeps it */
-	else if (w->hashing)
+	else if (w->hashing || streamed(w))
 		gnutls_hash(w->hash, buf, len);
 	switch (w->sh->opts->output) {
 	case OUT_MAILDIR:
 		return maildir_write(w->cur_md, buf, len, err);
 	case OUT_MBOX:
 		return mboxout_write(w->mo, buf, len, err);
-	case OUT_STDOUT: {
-		enum { PIECE = 16384 };
-		char out[MBOXRD_QUOTE_MAX(PIECE)];
-		for (size_t off = 0; off < len; off += PIECE) {
-			size_t n = len - off > PIECE ? PIECE : len - off;
-			size_t k = mboxrd_quote_feed(&w->quote, buf + off, n, out);
-			if (fwrite(out, 1, k, stdout) != k)
-				return mp_fail(err, MP_ERR_IO, "cannot write to stdout: %s",
-					       strerror(errno));
-		}
-		return MP_OK;
-	}
+	case OUT_STDOUT:
 	case OUT_MDA:
-		return mda_write(w->cur_mda, buf, len, err);
+		return w->spooling ? spool_data(w, buf, len, err)
+				   : stream_data(w, buf, len, err);
 	}
 	return MP_OK;
 }
@@ -123,16 +100,20 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 	struct worker *w = ctx;
 	(void)index;
 	enum mp_status st = MP_OK;
-	if (w->hashing) {
-		struct hashed h;
+	unsigned char sum[32];
+	if (w->hashing || streamed(w)) {
 		if (w->mo)
 			mboxout_hash_end(w->mo, w->hash);
-		gnutls_hash_deinit(w->hash, h.sum);
+		gnutls_hash_deinit(w->hash, sum);
+	}
+	if (w->hashing) {
 		for (size_t i = 0; i < w->nknown; i++) {
-			if (!memcmp(w->known[i].sum, h.sum, sizeof h.sum)) {
-				/* Already in the backup: keep that copy. */
+			if (!memcmp(w->known[i].sum, sum, sizeof sum)) {
+				/* Already in the backup, or handed on before:
+				 * keep that copy. */
 				maildir_abort(w->cur_md);
 				w->cur_md = NULL;
+				spool_drop(w);
 				if (w->mo && (st = mboxout_drop(w->mo, err)) != MP_OK)
 					return st;
 				remember(w, mp_xstrdup(w->known[i].name));
@@ -162,24 +143,12 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 		if (st == MP_OK)
 			remember(w, mp_xstrdup(MBOXOUT_PENDING));   /* named at settle */
 		break;
-	case OUT_STDOUT: {
-		char out[32];
-		size_t k = mboxrd_quote_finish(&w->quote, out);
-		bool ok = fwrite(out, 1, k, stdout) == k && fflush(stdout) == 0;
-		w->stdout_locked = false;
-		pthread_mutex_unlock(&w->sh->lock);
-		if (!ok)
-			return mp_fail(err, MP_ERR_IO, "cannot write to stdout: %s",
-				       strerror(errno));
-		remember(w, mp_xstrdup("-"));
-		break;
-	}
+	case OUT_STDOUT:
 	case OUT_MDA:
-		st = mda_finish(w->cur_mda, err);
-		w->cur_mda = NULL;
+		st = w->spooling ? spool_deliver(w, err) : stream_end(w, err);
 		if (st != MP_OK)
 			return st;
-		remember(w, mp_xstrdup("-"));
+		remember(w, delivered_name(sum));
 		break;
 	}
 	if (st == MP_OK) {
@@ -194,16 +163,10 @@ static enum mp_status on_end(void *ctx, size_t index, struct mp_error *err)
 
 static void abandon(struct worker *w)
 {
-	if (w->stdout_locked) {
-		w->stdout_locked = false;
-		pthread_mutex_unlock(&w->sh->lock);
-	}
+	stream_abort(w);
 	if (w->cur_md)
 		maildir_abort(w->cur_md);
 	w->cur_md = NULL;
-	if (w->cur_mda)
-		mda_abort(w->cur_mda);
-	w->cur_mda = NULL;
 	if (w->mo) {
 		struct mp_error ignored;   /* a failed cut fails the settle */
 		mboxout_drop(w->mo, &ignored);

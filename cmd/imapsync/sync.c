@@ -39,7 +39,7 @@ static enum mp_status make_dirs(const char *dir, struct mp_error *err)
 static bool file_exists(void *ctx, const char *name)
 {
 	struct worker *w = ctx;
-	return !strcmp(name, "-") || maildir_has(w->md, name);
+	return !strcmp(name, "-") || name[0] == '=' || maildir_has(w->md, name);
 }
 
 /* A run killed after journaling a batch but before its flush left UIDs
@@ -252,6 +252,10 @@ static enum mp_status run_folder(struct worker *w, struct job *j,
 			if (st != MP_OK)
 				return st;
 			w->hashing = true;
+		} else {
+			/* Handed on before: known by the hashes recorded. */
+			index_delivered(w, w->fs.uidvalidity);
+			w->hashing = w->nknown > 0;
 		}
 		maxuid = 0;
 	}

@@ -55,6 +55,8 @@ struct worker {
 	struct mda *cur_mda;
 	struct mboxrd_quote quote;
 	bool stdout_locked;              /* a message is being written out */
+	int spool_fd;                    /* the message held back (spooling) */
+	bool spooling;
 	bool cur_failed;
 	gnutls_hash_hd_t hash;           /* UIDVALIDITY recovery: content hash */
 	bool hashing;
@@ -78,6 +80,28 @@ enum mp_status fetch_messages(struct worker *w, const uint32_t *uids, size_t n,
 			      struct mp_error *err);
 /* Journal the batch, make it durable, and forget it. */
 enum mp_status settle_batch(struct worker *w, struct mp_error *err);
+
+/* stream.c: --stdout and --mda. */
+
+/* One message handed on: begun, its bytes, ended (or given up). */
+enum mp_status stream_begin(struct worker *w, const struct imap_msginfo *info,
+			    struct mp_error *err);
+enum mp_status stream_data(struct worker *w, const char *buf, size_t len,
+			   struct mp_error *err);
+enum mp_status stream_end(struct worker *w, struct mp_error *err);
+void stream_abort(struct worker *w);
+/* After a UIDVALIDITY change a message is first held in an unlinked file
+ * in the state directory; then handed on (spool_deliver) unless its hash
+ * names one handed on before (spool_drop). */
+enum mp_status spool_begin(struct worker *w, struct mp_error *err);
+enum mp_status spool_data(struct worker *w, const char *buf, size_t len,
+			  struct mp_error *err);
+enum mp_status spool_deliver(struct worker *w, struct mp_error *err);
+void spool_drop(struct worker *w);
+/* The entry name of a message handed on: "=" and its hex SHA-256. */
+char *delivered_name(const unsigned char sum[32]);
+/* Every message handed on under uidvalidity, by its hash (into known). */
+void index_delivered(struct worker *w, uint32_t uidvalidity);
 
 /* local.c: what the local Maildir already holds. */
 

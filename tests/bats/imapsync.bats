@@ -337,6 +337,43 @@ make_mda() {
 	[ -z "$(cut -f1,2 "$OUT/log" | sort | uniq -d)" ]
 }
 
+@test "--mda and --stdout after a UIDVALIDITY change: what was handed on before is known by its hash, only the new mail goes out" {
+	imap_create "Archive/2024"
+	imap_seed "Archive/2024" 8
+	imap_seed INBOX 3
+	make_mda
+	local state=$BATS_TEST_TMPDIR/state state2=$BATS_TEST_TMPDIR/state2 before dir
+	sync --mda "$OUT/mda.sh" --state "$state"
+	expect_status 0
+	sync --stdout --state "$state2"
+	expect_status 0
+	[ "$(grep -c '^From ' <<<"$output")" -eq 11 ]
+	# Dovecot forgets the folder's UIDs: a new UIDVALIDITY, UIDs anew.
+	before=$(imap_uidvalidity "Archive/2024")
+	dir=$(imap_path "Archive/2024")
+	rm -f "$dir/dovecot-uidlist" "$dir"/dovecot.index*
+	imap_seed "Archive/2024" 2
+	[ "$(imap_uidvalidity "Archive/2024")" != "$before" ]
+	sync --mda "$OUT/mda.sh" --state "$state" --json
+	expect_status 0
+	"$_IMAP_PYTHON" -c 'import json, sys
+a = {f["name"]: f for f in json.loads(sys.argv[1])["folders"]}["Archive/2024"]
+assert a["uidvalidity_changed"] and a["matched"] == 8 and a["fetched"] == 2, a' "$output"
+	# Each message of the server handed to the MDA exactly once.
+	[ "$(wc -l <"$OUT/log")" -eq 13 ]
+	cut -f3 "$OUT/log" | sort >"$BATS_TEST_TMPDIR/got"
+	imap_server_messages | cut -f2 | sort >"$BATS_TEST_TMPDIR/want"
+	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+	# The stream gets the two new ones only.
+	sync --stdout --state "$state2"
+	expect_status 0
+	[ "$(grep -c '^From ' <<<"$output")" -eq 2 ]
+	# And nothing more next time.
+	sync --mda "$OUT/mda.sh" --state "$state"
+	expect_status 0
+	[ "$(wc -l <"$OUT/log")" -eq 13 ]
+}
+
 @test "server-side expunges are kept locally by default; --mirror moves them into .%Removed, never deletes" {
 	seed_account
 	sync --maildir "$MD"
