@@ -42,7 +42,7 @@ struct pop3_session {
 	 * the middle of a reply): every later command is refused with it. */
 	enum mp_status fault;
 	unsigned long max_messages;  /* cap on counts and message numbers */
-	struct known_size *sizes;    /* from the last pop3_list, by num */
+	struct known_size *sizes;    /* from the last pop3_sizes, by num */
 	size_t nsizes;
 };
 

@@ -85,7 +85,7 @@ static enum mp_status since_date(const struct cli *cli, const char *v,
 	return MP_OK;
 }
 
-/* --since and --search as one set of search keys for sync_folder, or
+/* --since and --search as one set of search keys for run_folder, or
  * NULL when neither narrows the run. The caller frees it. */
 static enum mp_status narrowing(const struct cli *cli, char **out,
 				struct mp_error *err)
