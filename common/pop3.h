@@ -74,8 +74,8 @@ struct pop3_sink {
  * MP_ERR_PROTOCOL) stops the run and is returned, after the message in
  * progress and the RETRs already sent are read and dropped, so DELE and
  * QUIT still work. Body lines of any length stream through in pieces;
- * after a pop3_sizes, a message
- * sending more than twice its listed size plus 1 MiB is MP_ERR_PROTOCOL.
+ * after pop3_sizes, a message sending more than twice its listed size
+ * plus 1 MiB is MP_ERR_PROTOCOL.
  * begin and end may be NULL. Body lines are not traced, only "-- N bytes
  * of message data".
  *
