@@ -386,6 +386,38 @@ static void test_full(void)
 	free(big);
 }
 
+/* The flush for callers that sync the whole file system themselves. */
+static void test_flush_fs(void)
+{
+	char *path = sub(top, "fs/Maildir"), dir[2048];
+	struct maildir *md;
+	struct mp_error err;
+	char *a, *b;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	ok(maildir_open(&md, dir, true, &err) == MP_OK, "opened");
+	a = deliver(md, "Subject: a\n\nx\n", NULL, 0);
+	b = deliver(md, "Subject: b\n\ny\n", "2,S", 0);
+	ok(a && b, "two committed");
+	is_int(maildir_pending(md), 2, "two pending");
+	ok(maildir_flush_fs(md, &err) == MP_OK, "flush_fs (%s)", err.msg);
+	is_int(maildir_pending(md), 0, "nothing pending after it");
+	is_int(count(sub(dir, "new")), 1, "one in new/");
+	is_int(count(sub(dir, "cur")), 1, "one in cur/");
+	is_int(count(sub(dir, "tmp")), 0, "tmp/ empty");
+	ok(a && maildir_has(md, a + 4), "known by name after it");
+	ok(maildir_sync_fs(dir, &err) == MP_OK, "sync of the file system");
+	ok(maildir_sync_fs(sub(dir, "no-such-dir"), &err) == MP_ERR_IO &&
+	   strstr(err.msg, "no-such-dir") != NULL,
+	   "a missing directory is MP_ERR_IO naming it");
+#ifdef __linux__
+	ok(maildir_can_sync_fs(), "Linux syncs a whole file system at once");
+#endif
+	free(a);
+	free(b);
+	maildir_close(md);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -400,6 +432,7 @@ int main(void)
 	test_large();
 	test_clean_tmp();
 	test_full();
+	test_flush_fs();
 	{
 		char cmd[4200];
 
