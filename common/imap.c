@@ -287,8 +287,9 @@ static void new_tag(struct imap_session *s)
 	snprintf(s->tag, sizeof s->tag, "A%04u", ++s->next_tag);
 }
 
-static enum mp_status send_command(struct imap_session *s, const char *cmd,
-				   size_t visible, struct mp_error *err)
+/* A tagged command into the write buffer (sent with the next flush). */
+static enum mp_status queue_command(struct imap_session *s, const char *cmd,
+				    size_t visible, struct mp_error *err)
 {
 	new_tag(s);
 	size_t len = strlen(s->tag) + 1 + strlen(cmd) + 1;
@@ -299,9 +300,16 @@ static enum mp_status send_command(struct imap_session *s, const char *cmd,
 		err);
 	mp_wipe(line, len);
 	free(line);
-	if (st == MP_OK)
-		st = conn_flush(s->conn, err);
 	return fault(s, st);
+}
+
+static enum mp_status send_command(struct imap_session *s, const char *cmd,
+				   size_t visible, struct mp_error *err)
+{
+	enum mp_status st = queue_command(s, cmd, visible, err);
+	if (st == MP_OK)
+		st = fault(s, conn_flush(s->conn, err));
+	return st;
 }
 
 /* Read until the tagged end of the command in flight. The tagged line is
@@ -781,7 +789,7 @@ enum mp_status imap_enable(struct imap_session *s, struct mp_error *err)
 {
 	static const char *const wanted[] = { "CONDSTORE", "QRESYNC",
 					      "UTF8=ACCEPT" };
-	char cmd[64] = "ENABLE";
+	char cmd[64] = "ENABLE", enable_tag[16] = "", id_tag[16] = "";
 	enum mp_status st = check_step(s, err);
 
 	if (st != MP_OK)
@@ -793,20 +801,23 @@ enum mp_status imap_enable(struct imap_session *s, struct mp_error *err)
 				strcat(cmd, wanted[i]);
 			}
 		if (strcmp(cmd, "ENABLE") != 0) {
-			st = send_command(s, cmd, CONN_SHOW_ALL, err);
-			if (st == MP_OK)
-				st = wait_tagged(s, NULL, NULL, NULL, err);
-			/* A refusal only means going without. */
-			if (st != MP_OK)
-				return st;
+			st = queue_command(s, cmd, CONN_SHOW_ALL, err);
+			snprintf(enable_tag, sizeof enable_tag, "%s", s->tag);
 		}
 	}
-	if (imap_has_cap(s, "ID")) {
-		st = send_command(s, "ID (\"name\" \"mailpipe\")", CONN_SHOW_ALL,
-				  err);
-		if (st == MP_OK)
-			st = wait_tagged(s, NULL, NULL, NULL, err);
+	if (st == MP_OK && imap_has_cap(s, "ID")) {
+		st = queue_command(s, "ID (\"name\" \"mailpipe\")", CONN_SHOW_ALL,
+				   err);
+		snprintf(id_tag, sizeof id_tag, "%s", s->tag);
 	}
+	/* Both in one write: one round trip, not two. A refusal of either
+	 * only means going without. */
+	if (st == MP_OK)
+		st = fault(s, conn_flush(s->conn, err));
+	if (st == MP_OK && enable_tag[0])
+		st = wait_for(s, enable_tag, NULL, NULL, NULL, err);
+	if (st == MP_OK && id_tag[0])
+		st = wait_for(s, id_tag, NULL, NULL, NULL, err);
 	return st;
 }
 

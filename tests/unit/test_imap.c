@@ -703,6 +703,8 @@ static void test_enable(void)
 		ok(has(x.raw, " ENABLE CONDSTORE QRESYNC UTF8=ACCEPT\r\n"),
 		   "ENABLE asks for all three");
 		ok(has(x.raw, " ID (\"name\" \"mailpipe\")\r\n"), "ID sent");
+		ok(same_read(x.raw, x.reads, " ENABLE CONDSTORE", " ID ("),
+		   "ENABLE and ID in one write");
 		is_int(x.child, 0, "server ran to the end");
 		sess_free(&x);
 	}
