@@ -156,15 +156,7 @@ static enum mp_status append(struct folder_state *fs, const struct uid_entry *e,
 	for (size_t i = 0; i < n; i++)
 		len += (size_t)snprintf(buf + len, size + 1 - len, "%" PRIu32 " %" PRIu32 " %s\n",
 					e[i].uidvalidity, e[i].uid, e[i].name);
-	bool ok = true;
-	for (size_t off = 0; ok && off < len;) {
-		ssize_t w = write(fd, buf + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		ok = w > 0;
-		if (ok)
-			off += (size_t)w;
-	}
+	bool ok = durable_write_all(fd, buf, len) == 0;
 	free(buf);
 	if (!ok || (durable && fsync(fd) < 0)) {
 		int saved = errno;
@@ -198,34 +190,9 @@ static enum mp_status write_atomic(const struct folder_state *fs, const char *fi
 				   const char *buf, size_t len, bool durable,
 				   struct mp_error *err)
 {
-	char path[4200], tmp[4300];
+	char path[4200];
 	path_of(fs, file, path, sizeof path);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-	bool ok = true;
-	for (size_t off = 0; ok && off < len;) {
-		ssize_t w = write(fd, buf + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		ok = w > 0;
-		if (ok)
-			off += (size_t)w;
-	}
-	if (!ok || (durable && fsync(fd) < 0)) {
-		int saved = errno;
-		close(fd);
-		unlink(tmp);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", tmp, strerror(saved));
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		int saved = errno;
-		unlink(tmp);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
-	}
-	return durable ? durable_dir(fs->dir, err) : MP_OK;
+	return durable_replace(path, buf, len, durable, err);
 }
 
 enum mp_status folder_state_save(const struct folder_state *fs,

@@ -97,38 +97,13 @@ static enum mp_status make_parents(const char *target, const char *path,
 
 /* --- the journal --- */
 
+/* The journal is on disk before the first byte of the batch. */
 static enum mp_status journal_write(struct mboxout *mo, long long size,
 				    struct mp_error *err)
 {
-	char tmp[4300], buf[64];
-	snprintf(tmp, sizeof tmp, "%s.tmp", mo->journal);
+	char buf[64];
 	int len = snprintf(buf, sizeof buf, "size %lld\n", size);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-	ssize_t w;
-	do
-		w = write(fd, buf, (size_t)len);
-	while (w < 0 && errno == EINTR);
-	int saved = 0;
-	if (w != len)
-		saved = w < 0 ? errno : ENOSPC;
-	else if (fsync(fd) != 0)
-		saved = errno;
-	close(fd);
-	if (saved || rename(tmp, mo->journal) < 0) {
-		if (!saved)
-			saved = errno;
-		unlink(tmp);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", mo->journal,
-			       strerror(saved));
-	}
-	/* The journal must be on disk before the first byte of the batch. */
-	char *dir = mp_xstrdup(mo->journal);
-	*strrchr(dir, '/') = '\0';
-	enum mp_status st = durable_dir(dir, err);
-	free(dir);
-	return st;
+	return durable_replace(mo->journal, buf, (size_t)len, true, err);
 }
 
 /* The size a left-over journal holds; *found false when there is none. */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "strutil.h"
 
 enum { PIECE = 16384 };
@@ -117,16 +118,9 @@ enum mp_status spool_begin(struct worker *w, struct mp_error *err)
 enum mp_status spool_data(struct worker *w, const char *buf, size_t len,
 			  struct mp_error *err)
 {
-	while (len > 0) {
-		ssize_t n = write(w->spool_fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return mp_fail(err, MP_ERR_IO, "cannot write the spool file in "
-				       "%s: %s", w->sh->opts->state_dir, strerror(errno));
-		buf += n;
-		len -= (size_t)n;
-	}
+	if (durable_write_all(w->spool_fd, buf, len) != 0)
+		return mp_fail(err, MP_ERR_IO, "cannot write the spool file in %s: %s",
+			       w->sh->opts->state_dir, strerror(errno));
 	return MP_OK;
 }
 

@@ -19,29 +19,18 @@ static enum mp_status write_journal(const char *path, const char *head,
 				    const char *const *names, size_t n,
 				    struct mp_error *err)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return mp_fail(err, MP_ERR_INTERNAL, "out of memory");
 	fprintf(f, "%s\n", head);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s %s\n", uidls[i], names ? names[i] : "-");
-	bool ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-	int saved = errno;
-	if (fclose(f) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) < 0) {
-		if (ok)
-			saved = errno;
-		unlink(tmp);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
-	}
-	return durable_parent(path, err);
+	fclose(f);
+	enum mp_status st = durable_replace(path, buf, len, true, err);
+	free(buf);
+	return st;
 }
 
 enum mp_status journal_maildir(const char *path, const char *const *uidls,

@@ -226,15 +226,11 @@ enum mp_status state_load(const char *path, struct uidl_state **out,
 enum mp_status state_save(const struct uidl_state *st, const char *path,
 			  struct mp_error *err)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return mp_fail(err, MP_ERR_INTERNAL, "out of memory");
 	fputs(HEADER, f);
 	for (size_t i = 0; i < st->cap; i++) {
 		const struct entry *e = &st->slots[i];
@@ -242,17 +238,10 @@ enum mp_status state_save(const struct uidl_state *st, const char *path,
 			fprintf(f, "%lld %lld %s\n", (long long)e->first, (long long)e->last,
 				e->uidl);
 	}
-	bool ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-	int saved = errno;
-	if (fclose(f) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) < 0) {
-		if (ok)
-			saved = errno;
-		unlink(tmp);
-		return mp_fail(err, MP_ERR_IO, "cannot write %s: %s", path, strerror(saved));
-	}
-	return durable_parent(path, err);
+	fclose(f);
+	enum mp_status r = durable_replace(path, buf, len, true, err);
+	free(buf);
+	return r;
 }
 
 void state_free(struct uidl_state *st)
