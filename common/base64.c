@@ -40,8 +40,7 @@ size_t base64_encode(const void *in, size_t n, char *out)
 	return o;
 }
 
-/* Value of one alphabet character, or -1. */
-static int b64val(unsigned char c)
+int base64_digit(unsigned char c, char last)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -51,9 +50,14 @@ static int b64val(unsigned char c)
 		return c - '0' + 52;
 	if (c == '+')
 		return 62;
-	if (c == '/')
+	if (c == (unsigned char)last)
 		return 63;
 	return -1;
+}
+
+static int b64val(unsigned char c)
+{
+	return base64_digit(c, '/');
 }
 
 bool base64_decode(const char *text, size_t len, unsigned char *out,

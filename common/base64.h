@@ -6,6 +6,10 @@
 #include <stddef.h>
 
 /* Bytes needed to encode n bytes, including the terminating NUL. */
+/* The value of one digit, or -1; the last digit (63) is '/' in base64
+ * and ',' in IMAP's modified UTF-7 (RFC 3501). */
+int base64_digit(unsigned char c, char last);
+
 size_t base64_encoded_size(size_t n);
 
 /* Encode in[0..n) into out (base64_encoded_size(n) bytes), NUL-terminated.
