@@ -123,17 +123,6 @@ too_long:
 		       "(%zu bytes)", len);
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Append the unescaped component c[0..n) (n > 0) to b. */
 static enum mp_status get_component(struct sbuf *b, const unsigned char *c,
 				    size_t n, char delim, struct mp_error *err)
@@ -144,7 +133,7 @@ static enum mp_status get_component(struct sbuf *b, const unsigned char *c,
 		unsigned char x = c[k];
 
 		if (x == '%' && k + 2 < n) {
-			int hi = hexval(c[k + 1]), lo = hexval(c[k + 2]);
+			int hi = mp_hexdigit(c[k + 1]), lo = mp_hexdigit(c[k + 2]);
 
 			if (hi >= 0 && lo >= 0) {
 				x = (unsigned char)(hi << 4 | lo);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "strutil.h"
+
 /* Output lines hold at most 75 characters before the '=' of a soft break
  * (76 in all); hard-broken lines obey the same bound. */
 #define QP_COLS 75
@@ -137,17 +139,6 @@ size_t qp_encode_finish(struct qp_enc *q, char *out)
 	return o;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 bool qp_decode(const char *text, size_t len, unsigned char *out,
 	       size_t *outlen)
 {
@@ -171,8 +162,8 @@ bool qp_decode(const char *text, size_t len, unsigned char *out,
 			}
 			if (i + 2 >= len)
 				return false;
-			hi = hexval(t[i + 1]);
-			lo = hexval(t[i + 2]);
+			hi = mp_hexdigit(t[i + 1]);
+			lo = mp_hexdigit(t[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			out[o++] = (unsigned char)(hi << 4 | lo);

@@ -224,17 +224,6 @@ enum mp_status rfc2047_encode(const char *in, size_t len,
 	return MP_OK;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decode w[0..n) if it is one encoded-word in a charset we can pass on
  * unchanged; true and the bytes appended to b, else false and b as it was. */
 static bool decode_word(struct sbuf *b, const unsigned char *w, size_t n)
@@ -271,8 +260,8 @@ static bool decode_word(struct sbuf *b, const unsigned char *w, size_t n)
 			if (text[k] == '_') {
 				sbuf_addc(b, ' ');
 			} else if (text[k] == '=') {
-				int hi = k + 2 < tlen ? hexval(text[k + 1]) : -1;
-				int lo = k + 2 < tlen ? hexval(text[k + 2]) : -1;
+				int hi = k + 2 < tlen ? mp_hexdigit(text[k + 1]) : -1;
+				int lo = k + 2 < tlen ? mp_hexdigit(text[k + 2]) : -1;
 
 				if (hi < 0 || lo < 0) {
 					b->n = mark;

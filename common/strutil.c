@@ -100,3 +100,14 @@ void mp_wipe(void *p, size_t n)
 	while (n--)
 		*v++ = 0;
 }
+
+int mp_hexdigit(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

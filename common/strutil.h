@@ -20,6 +20,9 @@ bool mp_word_in_list(const char *list, const char *word);
 const char *mp_skip_prefix(const char *s, const char *prefix);
 
 /* strdup that aborts on out-of-memory; the caller frees. */
+/* The value of a hex digit (either case), or -1. */
+int mp_hexdigit(unsigned char c);
+
 char *mp_xstrdup(const char *s);
 /* malloc/calloc/realloc that abort on out-of-memory. */
 void *mp_xmalloc(size_t n);

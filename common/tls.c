@@ -181,17 +181,6 @@ static void fmt_hex(char *dst, const unsigned char *md, size_t n)
 	*dst = '\0';
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Parse a SHA-256 pin: 64 hex digits, colons anywhere, any case. */
 static bool parse_pin(const char *s, unsigned char out[SHA256_LEN])
 {
@@ -203,7 +192,7 @@ static bool parse_pin(const char *s, unsigned char out[SHA256_LEN])
 
 		if (*s == ':')
 			continue;
-		v = hexval(*s);
+		v = mp_hexdigit(*s);
 		if (v < 0 || nd >= 2 * SHA256_LEN)
 			return false;
 		if (hi < 0) {

@@ -59,6 +59,17 @@ static void test_skip_prefix(void)
 	ok(mp_skip_prefix("8BITMIME", "SIZE") == NULL, "other word");
 }
 
+static void test_hexdigit(void)
+{
+	is_int(mp_hexdigit('0'), 0, "0");
+	is_int(mp_hexdigit('9'), 9, "9");
+	is_int(mp_hexdigit('a'), 10, "a");
+	is_int(mp_hexdigit('F'), 15, "F");
+	is_int(mp_hexdigit('g'), -1, "g is none");
+	is_int(mp_hexdigit('/'), -1, "/ is none");
+	is_int(mp_hexdigit(0xff), -1, "8-bit is none");
+}
+
 static void test_alloc(void)
 {
 	char *s = mp_xstrdup("abc");
@@ -126,6 +137,7 @@ int main(void)
 	test_line_break();
 	test_word_in_list();
 	test_skip_prefix();
+	test_hexdigit();
 	test_alloc();
 	test_wipe();
 	test_error();
