@@ -663,17 +663,6 @@ static enum imapp_step run(struct imapp *p)
 
 /* --- the first line --- */
 
-static const struct {
-	const char *word;
-	enum imap_cond cond;
-} conds[] = {
-	{ "OK", IMAP_COND_OK },
-	{ "NO", IMAP_COND_NO },
-	{ "BAD", IMAP_COND_BAD },
-	{ "PREAUTH", IMAP_COND_PREAUTH },
-	{ "BYE", IMAP_COND_BYE },
-};
-
 /* The word at p->pos (up to a blank), consumed with one blank after it. */
 static size_t word(struct imapp *p, const char **w)
 {
@@ -688,14 +677,6 @@ static size_t word(struct imapp *p, const char **w)
 static bool same(const char *w, size_t n, const char *want)
 {
 	return n == strlen(want) && strncasecmp(w, want, n) == 0;
-}
-
-static enum imap_cond cond_of(const char *w, size_t n)
-{
-	for (size_t i = 0; i < sizeof conds / sizeof *conds; i++)
-		if (same(w, n, conds[i].word))
-			return conds[i].cond;
-	return IMAP_COND_NONE;
 }
 
 /* The rest of a line after one blank, as a string in p->first. */
@@ -752,7 +733,7 @@ static enum imapp_step untagged(struct imapp *p)
 	uint64_t v;
 
 	r->kind = IMAP_UNTAGGED;
-	if ((r->cond = cond_of(w, n)) != IMAP_COND_NONE)
+	if ((r->cond = imap_cond_word(w, n)) != IMAP_COND_NONE)
 		return cond_text(p);
 	if (n > 0 && is_digit(w[0])) {
 		if (!number(w, n, UINT32_MAX, &v))
@@ -843,7 +824,7 @@ static enum imapp_step first_line(struct imapp *p)
 	p->pos++;
 	r->kind = IMAP_TAGGED;
 	n = word(p, &w);
-	r->cond = cond_of(w, n);
+	r->cond = imap_cond_word(w, n);
 	/* A tagged reply is always OK, NO or BAD. */
 	if (r->cond != IMAP_COND_OK && r->cond != IMAP_COND_NO &&
 	    r->cond != IMAP_COND_BAD)

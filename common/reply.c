@@ -147,6 +147,14 @@ static const struct {
 	{ "BYE", IMAP_COND_BYE },
 };
 
+enum imap_cond imap_cond_word(const char *w, size_t n)
+{
+	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
+		if (n == strlen(conds[i].word) && strncasecmp(w, conds[i].word, n) == 0)
+			return conds[i].cond;
+	return IMAP_COND_NONE;
+}
+
 /* Parse "COND [CODE args] text" at s[0..len) into out; leaves cond NONE and
  * text = s when s is no status response. */
 static void parse_status(const char *s, size_t len, struct imap_line *out)
@@ -154,15 +162,11 @@ static void parse_status(const char *s, size_t len, struct imap_line *out)
 	size_t w;
 
 	out->text = len > 0 ? s : "";
-	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
-		if (starts_word(s, len, conds[i].word)) {
-			out->cond = conds[i].cond;
-			break;
-		}
-	if (out->cond == IMAP_COND_NONE)
-		return;
 	for (w = 0; w < len && s[w] != ' '; w++)
 		;
+	out->cond = imap_cond_word(s, w);
+	if (out->cond == IMAP_COND_NONE)
+		return;
 	if (w < len)
 		w++;
 	s += w;

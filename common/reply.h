@@ -44,6 +44,8 @@ struct imap_line {
 	const char *rest;        /* after "* " or "tag ": e.g. "CAPABILITY IMAP4rev1 ..." */
 	long long literal;       /* size of a {N} or {N+} literal ending the line, else -1 */
 };
+/* The condition named by the word w[0..n) (any case), or IMAP_COND_NONE. */
+enum imap_cond imap_cond_word(const char *w, size_t n);
 /* Classify an IMAP response line. A literal announced at the end of the
  * line is reported in out->literal; the caller reads those bytes. */
 void imap_parse_line(const char *line, size_t len, struct imap_line *out);
