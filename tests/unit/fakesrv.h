@@ -190,15 +190,12 @@ static inline bool rd_line(struct rd *r, char *line, size_t cap, size_t *len)
 
 /* --- the parent's side --- */
 
-/* Fork a child that accepts one connection and exits with serve(fd, arg),
- * killed after limit_s seconds at the latest; *port is where it listens. */
-static inline pid_t spawn(int (*serve)(int fd, const void *arg),
-			  const void *arg, unsigned limit_s, unsigned *port)
+/* A listening socket on a free loopback port (*port). */
+static inline int fake_listen(unsigned *port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t len = sizeof sin;
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	pid_t pid;
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
@@ -208,6 +205,17 @@ static inline pid_t spawn(int (*serve)(int fd, const void *arg),
 		exit(2);
 	}
 	*port = ntohs(sin.sin_port);
+	return lfd;
+}
+
+/* Fork a child that accepts one connection on lfd (TCP or a unix socket;
+ * the parent's copy is closed) and exits with serve(fd, arg), killed
+ * after limit_s seconds at the latest. */
+static inline pid_t spawn_on(int lfd, int (*serve)(int fd, const void *arg),
+			     const void *arg, unsigned limit_s)
+{
+	pid_t pid;
+
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0) {
@@ -221,7 +229,8 @@ static inline pid_t spawn(int (*serve)(int fd, const void *arg),
 		alarm(limit_s);  /* never outlive a stuck test */
 		fd = accept(lfd, NULL, NULL);
 		close(lfd);
-		/* Replies go out in pieces; no Nagle stalls between them. */
+		/* Replies go out in pieces; no Nagle stalls between them
+		 * (a unix socket just refuses the option). */
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
 				   sizeof(int));
@@ -229,6 +238,13 @@ static inline pid_t spawn(int (*serve)(int fd, const void *arg),
 	}
 	close(lfd);
 	return pid;
+}
+
+/* spawn_on a fresh loopback port; *port is where it listens. */
+static inline pid_t spawn(int (*serve)(int fd, const void *arg),
+			  const void *arg, unsigned limit_s, unsigned *port)
+{
+	return spawn_on(fake_listen(port), serve, arg, limit_s);
 }
 
 /* The child's exit status (100 + the signal if one ended it), or -1 if it

@@ -22,9 +22,13 @@
 
 #include "conn.h"
 #include "error.h"
+#include "fakesrv.h"
 #include "tap.h"
 
 typedef int (*serve_fn)(int fd, const void *arg);
+
+/* A stuck server child is killed after this long. */
+#define CHILD_LIMIT_S 20
 
 static void skip(const char *why)
 {
@@ -40,34 +44,7 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool has(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
 /* --- child side --- */
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t r = write(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int say(int fd, const char *s)
-{
-	return write_all(fd, s, strlen(s));
-}
 
 /* Read until the client hangs up. */
 static void wait_eof(int fd)
@@ -97,72 +74,6 @@ static ssize_t read_line_raw(int fd, char *buf, size_t cap)
 }
 
 /* --- parent side --- */
-
-static int listen_tcp(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(fd, 4) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-		perror("listen_tcp");
-		exit(2);
-	}
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* Fork a child that accepts one connection on lfd and runs fn; its return
- * value becomes the exit status. */
-static pid_t spawn_on(int lfd, serve_fn fn, const void *arg)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		exit(2);
-	}
-	if (pid == 0) {
-		int fd;
-
-		signal(SIGPIPE, SIG_IGN);
-		alarm(20);  /* never outlive a stuck test */
-		fd = accept(lfd, NULL, NULL);
-		close(lfd);
-		_exit(fd < 0 ? 99 : fn(fd, arg));
-	}
-	close(lfd);
-	return pid;
-}
-
-static pid_t spawn(serve_fn fn, const void *arg, unsigned *port)
-{
-	return spawn_on(listen_tcp(port), fn, arg);
-}
-
-/* Wait for the child (killing it after a while); returns its exit code, or
- * 100 + signal. */
-static int reap(pid_t pid)
-{
-	int status;
-
-	for (int i = 0; i < 1000; i++) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status)
-						 : 100 + WTERMSIG(status);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
 
 static struct conn *connect_to(unsigned port, const struct conn_opts *o)
 {
@@ -195,14 +106,14 @@ static void test_lines(void)
 	struct mp_error err = { 0 };
 	struct tls_info info;
 	unsigned port;
-	pid_t pid = spawn(srv_lines, NULL, &port);
+	pid_t pid = spawn(srv_lines, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line = NULL;
 	size_t len = 0;
 
 	ok(c != NULL, "connect to loopback server");
 	if (!c) {
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	ok(!conn_is_secure(c), "plain TCP is not secure");
@@ -225,7 +136,7 @@ static void test_lines(void)
 	is_int(conn_read_line(c, &line, &len, &err), MP_ERR_INTERNAL,
 	       "a broken connection stays broken");
 	conn_close(c);
-	is_int(reap(pid), 0, "server child finished");
+	is_int(reap(pid, CHILD_LIMIT_S), 0, "server child finished");
 }
 
 static int srv_split(int fd, const void *arg)
@@ -245,7 +156,7 @@ static void test_split(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_split, NULL, &port);
+	pid_t pid = spawn(srv_split, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line = NULL;
 	size_t len;
@@ -257,7 +168,7 @@ static void test_split(void)
 		is_str(line, "250 ok", "next line");
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- the line cap --- */
@@ -280,13 +191,13 @@ static void test_line_cap(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_flood, NULL, &port);
+	pid_t pid = spawn(srv_flood, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line;
 	size_t len;
 
 	if (!c) {
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	is_int(conn_read_line(c, &line, &len, &err), MP_ERR_PROTOCOL,
@@ -297,7 +208,7 @@ static void test_line_cap(void)
 	ok(conn_pending(c) <= 65536 + 2 + 16384,
 	   "at most max_line + 16 KiB buffered (%zu)", conn_pending(c));
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 static int srv_cap_edges(int fd, const void *arg)
@@ -312,7 +223,7 @@ static void test_line_cap_edges(void)
 	struct conn_opts o = { .timeout_ms = 5000, .max_line = 10 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_cap_edges, NULL, &port);
+	pid_t pid = spawn(srv_cap_edges, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line;
 	size_t len;
@@ -328,7 +239,7 @@ static void test_line_cap_edges(void)
 		       "message names the cap");
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- lines in pieces --- */
@@ -366,7 +277,7 @@ static void test_read_piece(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_pieces, NULL, &port);
+	pid_t pid = spawn(srv_pieces, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	char *got = malloc(LONG_LINE + 64);
 	const char *data, *line;
@@ -376,7 +287,7 @@ static void test_read_piece(void)
 	if (!c || !got) {
 		free(got);
 		conn_close(c);
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	while (!end && total <= LONG_LINE + 2) {
@@ -417,7 +328,7 @@ static void test_read_piece(void)
 	is_str(err.msg, "connection closed by server", "its message");
 	conn_close(c);
 	free(got);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 static int srv_piece_edges(int fd, const void *arg)
@@ -442,7 +353,7 @@ static void test_read_piece_edges(void)
 	struct conn_opts o = { .timeout_ms = 5000, .max_line = 10, .trace = tr };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_piece_edges, NULL, &port);
+	pid_t pid = spawn(srv_piece_edges, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *data = NULL;
 	size_t len = 0;
@@ -470,7 +381,7 @@ static void test_read_piece_edges(void)
 	is_str(tbuf, "S: 0123456789AB?\nS: \nS: .\nS: 0123456789\nS: x\n",
 	       "each piece traced without its line end");
 	free(tbuf);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- read_exact --- */
@@ -512,7 +423,7 @@ static void test_read_exact(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_literal, NULL, &port);
+	pid_t pid = spawn(srv_literal, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	unsigned char *lit = malloc(LIT_SIZE);
 	const char *line = NULL;
@@ -523,7 +434,7 @@ static void test_read_exact(void)
 	if (!c || !lit) {
 		free(lit);
 		conn_close(c);
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	conn_read_line(c, &line, &len, &err);
@@ -547,7 +458,7 @@ static void test_read_exact(void)
 	is_str(line, "A OK", "tagged line at the end");
 	free(lit);
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 static int srv_short(int fd, const void *arg)
@@ -561,7 +472,7 @@ static void test_read_exact_eof(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_short, NULL, &port);
+	pid_t pid = spawn(srv_short, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line;
 	char buf[100];
@@ -574,7 +485,7 @@ static void test_read_exact_eof(void)
 		is_str(err.msg, "connection closed by server", "its message");
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- timeouts --- */
@@ -590,7 +501,7 @@ static void test_timeout(void)
 	struct conn_opts o = { .timeout_ms = 200 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_silent, NULL, &port);
+	pid_t pid = spawn(srv_silent, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line;
 	size_t len;
@@ -604,7 +515,7 @@ static void test_timeout(void)
 		ok(has(err.msg, "timed out after 200 ms"), "message: %s", err.msg);
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- STARTTLS response injection --- */
@@ -630,7 +541,7 @@ static void test_injection(serve_fn fn, const char *what)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(fn, NULL, &port);
+	pid_t pid = spawn(fn, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line = NULL;
 	size_t len;
@@ -647,7 +558,7 @@ static void test_injection(serve_fn fn, const char *what)
 		   "message: %s", err.msg);
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- writing --- */
@@ -670,11 +581,11 @@ static void test_refuse_breaks(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_expect, "NOOP\r\nEHLO x\r\n", &port);
+	pid_t pid = spawn(srv_expect, "NOOP\r\nEHLO x\r\n", CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 
 	if (!c) {
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	is_int(conn_send_line(c, "RCPT TO:<a@b>\r\nDATA", CONN_SHOW_ALL, &err),
@@ -690,7 +601,7 @@ static void test_refuse_breaks(void)
 	is_int(conn_sendf(c, &err, "EHLO %s", "x"), MP_OK, "conn_sendf");
 	is_int(conn_flush(c, &err), MP_OK, "flush");
 	conn_close(c);
-	is_int(reap(pid), 0, "server saw only the good lines");
+	is_int(reap(pid, CHILD_LIMIT_S), 0, "server saw only the good lines");
 }
 
 /* FNV-1a, to compare what was sent with what arrived. */
@@ -749,10 +660,10 @@ static void test_bulk_write(void)
 	/* 1000 single bytes, a write larger than the buffer, one just under
 	 * it, and 500 lines. */
 	b.total = 1000 + sizeof big + 65000 + 500 * 12;
-	pid = spawn(srv_bulk, &b, &port);
+	pid = spawn(srv_bulk, &b, CHILD_LIMIT_S, &port);
 	c = connect_to(port, &o);
 	if (!c) {
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	for (int i = 0; i < 1000; i++) {
@@ -776,7 +687,7 @@ static void test_bulk_write(void)
 		 (unsigned long long)h);
 	is_str(line, want, "server received every byte in order");
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 static int srv_hangup(int fd, const void *arg)
@@ -797,12 +708,12 @@ static void test_sigpipe(void)
 	struct conn_opts o = { .timeout_ms = 5000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_hangup, NULL, &port);
+	pid_t pid = spawn(srv_hangup, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	enum mp_status st = MP_OK;
 
 	ok(c != NULL, "connect before the hang-up");
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	if (!c)
 		return;
 	usleep(50000);
@@ -833,7 +744,7 @@ static void test_trace(void)
 	struct conn_opts o = { .timeout_ms = 5000, .trace = tr };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_trace, NULL, &port);
+	pid_t pid = spawn(srv_trace, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 	const char *line;
 
@@ -842,7 +753,7 @@ static void test_trace(void)
 			fclose(tr);
 		free(buf);
 		conn_close(c);
-		reap(pid);
+		reap(pid, CHILD_LIMIT_S);
 		return;
 	}
 	conn_send_line(c, "AUTH PLAIN dGVzdABzZWNyZXQ=", strlen("AUTH PLAIN "),
@@ -866,7 +777,7 @@ static void test_trace(void)
 	       "trace with redaction and control bytes masked");
 	ok(!has(buf, "dGVzd") && !has(buf, "hunter2"), "secrets not in trace");
 	free(buf);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 /* --- connecting --- */
@@ -879,7 +790,7 @@ static void test_connect_errors(void)
 	enum mp_status st;
 	unsigned port;
 	char want[64];
-	int lfd = listen_tcp(&port);
+	int lfd = fake_listen(&port);
 
 	close(lfd);
 	is_int(conn_connect_tcp(&c, "127.0.0.1", port, &o, &err), MP_ERR_TEMP,
@@ -939,7 +850,7 @@ static void test_unix(void)
 		rmdir(dir);
 		return;
 	}
-	pid = spawn_on(lfd, srv_lmtp, NULL);
+	pid = spawn_on(lfd, srv_lmtp, NULL, CHILD_LIMIT_S);
 	is_int(conn_connect_unix(&c, path, &o, &err), MP_OK, "unix connect");
 	if (c) {
 		ok(conn_is_secure(c), "unix socket counts as secure");
@@ -949,7 +860,7 @@ static void test_unix(void)
 		       "no TLS over a unix socket");
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	unlink(path);
 	rmdir(dir);
 }
@@ -1139,7 +1050,7 @@ static enum mp_status tls_try(const struct tls_srv *s, const char *host,
 	const char *line;
 	size_t len;
 
-	*pid = spawn(tls_serve, s, &port);
+	*pid = spawn(tls_serve, s, CHILD_LIMIT_S, &port);
 	*out = NULL;
 	st = conn_connect_tcp(out, host, port, o, err);
 	if (st != MP_OK)
@@ -1162,7 +1073,7 @@ static enum mp_status tls_case(const struct tls_srv *s, const char *host,
 	enum mp_status st = tls_try(s, host, o, &c, &pid, err);
 
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	return st;
 }
 
@@ -1227,7 +1138,7 @@ static void test_tls(void)
 		pin[0] = '\0';
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 
 	is_int(tls_case(&s, "127.0.0.1", &o, &err), MP_OK,
 	       "IP literal matched against the IP SAN: %s", err.msg);
@@ -1241,7 +1152,7 @@ static void test_tls(void)
 		is_str(line, "after upgrade", "echo after STARTTLS");
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	s.starttls = false;
 
 	o.tls.ca_file = NULL;
@@ -1305,7 +1216,7 @@ static void test_tls(void)
 	ok(c && conn_tls_info(c, &info) == MP_OK && !info.verified,
 	   "insecure session is not marked verified");
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	o.tls.insecure = false;
 	o.tls.ca_file = ca;
 	s.cert = "server";
@@ -1316,7 +1227,7 @@ static void test_tls(void)
 	ok(c && conn_tls_info(c, &info) == MP_OK &&
 	   strcmp(info.version, "TLS1.2") == 0, "TLS 1.2 reported");
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	o.tls.min_version = 13;
 	is_int(tls_case(&s, "localhost", &o, &err), MP_ERR_TLS,
 	       "TLS 1.2 server refused with min_version 13: %s", err.msg);
@@ -1332,7 +1243,7 @@ static void test_tls(void)
 	is_int(tls_try(&s, "localhost", &o, &c, &pid, &err), MP_OK,
 	       "client certificate sent: %s", err.msg);
 	conn_close(c);
-	is_int(reap(pid), 0, "server verified the client certificate");
+	is_int(reap(pid, CHILD_LIMIT_S), 0, "server verified the client certificate");
 	s.want_client_cert = false;
 	o.tls.key_file = "/nonexistent/key.pem";
 	is_int(tls_case(&s, "localhost", &o, &err), MP_ERR_CONFIG,
@@ -1345,7 +1256,7 @@ static void test_tls(void)
 	       MP_ERR_TEMP, "TLS cut without close_notify");
 	is_str(err.msg, "connection closed by server", "its message");
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 
 	s.mode = SILENT;
 	o.timeout_ms = 300;
@@ -1354,7 +1265,7 @@ static void test_tls(void)
 	       MP_ERR_TEMP, "silent TLS server times out");
 	ok(has(err.msg, "timed out after 300 ms"), "message: %s", err.msg);
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 	o.timeout_ms = 5000;
 
 	run_quiet("rm -rf '%s'", p.dir);
@@ -1372,7 +1283,7 @@ static void test_tls_to_plain(void)
 	struct conn_opts o = { .timeout_ms = 2000 };
 	struct mp_error err = { 0 };
 	unsigned port;
-	pid_t pid = spawn(srv_plain_greeting, NULL, &port);
+	pid_t pid = spawn(srv_plain_greeting, NULL, CHILD_LIMIT_S, &port);
 	struct conn *c = connect_to(port, &o);
 
 	if (c) {
@@ -1383,7 +1294,7 @@ static void test_tls_to_plain(void)
 		   err.msg);
 	}
 	conn_close(c);
-	reap(pid);
+	reap(pid, CHILD_LIMIT_S);
 }
 
 int main(void)
