@@ -5,6 +5,7 @@
 #define MAILPIPE_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_count, tap_failed;
@@ -34,6 +35,37 @@ static int tap_count, tap_failed;
 } while (0)
 
 /* Print the plan and return the exit status for main(). */
+/* The contents of path, NUL-terminated (len: its length, may be NULL);
+ * NULL if it cannot be opened. */
+static inline char *tap_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (len)
+		*len = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (n + 65536 + 1 > cap) {
+			cap = (n + 65536 + 1) * 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				abort();
+		}
+		size_t k = fread(buf + n, 1, cap - n - 1, f);
+		if (k == 0)
+			break;
+		n += k;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
 static inline int tap_done(void)
 {
 	printf("1..%d\n", tap_count);

@@ -35,31 +35,6 @@ static int count(const char *dir)
 	return n;
 }
 
-/* The contents of path, NUL-terminated; NULL if unreadable. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
-}
-
 static char *sub(const char *a, const char *b)
 {
 	static char buf[8][2048];
@@ -147,7 +122,7 @@ static void test_basic(void)
 	is_int(count(sub(dir, "new")), 1, "one in new/");
 	is_int(count(sub(dir, "cur")), 1, "one in cur/");
 	snprintf(file, sizeof(file), "%s/%s", dir, name ? name : "x");
-	got = slurp(file, NULL);
+	got = tap_slurp(file, NULL);
 	is_str(got, body, "content written as given");
 	free(got);
 	snprintf(file, sizeof(file), "%s/%s", dir, name2 ? name2 : "x");
@@ -240,7 +215,7 @@ static void test_many(void)
 		base[strcspn(base, ":")] = '\0';
 		has = has && maildir_has(md, base);
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		got = slurp(path, NULL);
+		got = tap_slurp(path, NULL);
 		snprintf(body, sizeof(body), "Subject: %d\n\n%d\n", i, i);
 		content = content && got && strcmp(got, body) == 0;
 		free(got);
@@ -286,7 +261,7 @@ static void test_large(void)
 	name = strdup(maildir_pending_name(md, 0));
 	ok(maildir_flush(md, &err) == MP_OK, "flushed");
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	got = slurp(path, &glen);
+	got = tap_slurp(path, &glen);
 	ok(got && glen == len && memcmp(got, body, len) == 0, "byte-exact");
 	ok(strstr(name, ",S=300000") != NULL, "S= is the size");
 	free(got);

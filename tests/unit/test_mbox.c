@@ -31,30 +31,6 @@ struct parsed {
 	size_t len[MAXMSG];
 };
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void spew(const char *path, const char *s, size_t n)
 {
 	FILE *f = fopen(path, "wb");
@@ -136,7 +112,7 @@ static enum mp_status put_msg(struct mbox *mb, const char *sender, time_t date,
 static bool same_file(const char *path, const char *want, size_t wlen)
 {
 	size_t n;
-	char *got = slurp(path, &n);
+	char *got = tap_slurp(path, &n);
 	bool same = got && n == wlen && memcmp(got, want, n) == 0;
 
 	free(got);
@@ -171,7 +147,7 @@ static void test_roundtrip(const char *path)
 	snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
 	ok(mbox_open(&mb, path, &err) == MP_OK, "open a new mbox");
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "created mode 600");
-	lock = slurp(lockpath, &len);
+	lock = tap_slurp(lockpath, &len);
 	gethostname(host, sizeof(host));
 	snprintf(want, sizeof(want), "%ld:%s\n", (long)getpid(), host);
 	is_str(lock, want, "the dotlock names us");
@@ -188,7 +164,7 @@ static void test_roundtrip(const char *path)
 	mbox_close(mb);
 	ok(access(lockpath, F_OK) != 0, "dotlock removed at close");
 
-	data = slurp(path, &len);
+	data = tap_slurp(path, &len);
 	ok(data && parse(data, len, &p) && p.n == 4, "the reader finds 4 messages");
 	is_str(p.sep[0], "From a@b Wed Nov 25 22:20:53 2026", "From_ line, asctime style");
 	is_str(p.sep[1], "From MAILER-DAEMON Sun Sep  9 01:46:40 2001",
@@ -221,7 +197,7 @@ static void test_append_existing(const char *path)
 	ok(put_msg(mb, "n@m", 0, "new\n", 4, 4, &err) == MP_OK &&
 	   mbox_sync(mb, &err) == MP_OK, "append");
 	mbox_close(mb);
-	data = slurp(path, &len);
+	data = tap_slurp(path, &len);
 	ok(data && strncmp(data + strlen(old), "\n\nFrom n@m ", 11) == 0,
 	   "an empty line before the new From_ line");
 	ok(data && parse(data, len, &p) && p.n == 2, "two messages");
@@ -237,7 +213,7 @@ static void test_rollback(const char *path)
 	struct mp_error err;
 	struct parsed p;
 	size_t before_len, len;
-	char *before = slurp(path, &before_len), *data;
+	char *before = tap_slurp(path, &before_len), *data;
 
 	ok(mbox_open(&mb, path, &err) == MP_OK, "open for rollback");
 	ok(put_msg(mb, NULL, 0, big, sizeof(big), 50000, &err) == MP_OK &&
@@ -255,7 +231,7 @@ static void test_rollback(const char *path)
 	   mbox_sync(mb, &err) == MP_OK, "unfinished message, then a whole one");
 	ok(mbox_sync(mb, &err) == MP_OK, "a second sync is harmless");
 	mbox_close(mb);
-	data = slurp(path, &len);
+	data = tap_slurp(path, &len);
 	ok(data && parse(data, len, &p) && p.n == 3 &&
 	   strncmp(p.sep[2], "From kept@x ", 12) == 0 &&
 	   strcmp(p.body[2], "kept\n") == 0, "only the whole one is there");
@@ -294,7 +270,7 @@ static void test_drop_partial(const char *path)
 	bool good;
 
 	spew(path, old_mbox, strlen(old_mbox));
-	before = slurp(path, &before_len);
+	before = tap_slurp(path, &before_len);
 	ok(mbox_open(&mb, path, &err) == MP_OK, "open for drop_partial");
 	is_int(mbox_drop_partial(mb, &err), MP_OK, "outside a message: nothing to do");
 	ok(same_file(path, before, before_len), "and nothing changed");
@@ -309,7 +285,7 @@ static void test_drop_partial(const char *path)
 	is_int(mbox_write(mb, "x", 1, &err), MP_ERR_INTERNAL,
 	       "no longer inside a message");
 	is_int(mbox_sync(mb, &err), MP_OK, "sync the whole ones (%s)", err.msg);
-	data = slurp(path, &len);
+	data = tap_slurp(path, &len);
 	is_int(mbox_synced_size(mb), (long long)len, "synced size is the file's");
 	good = data && len > before_len && !memcmp(data, before, before_len) &&
 	       parse(data, len, &p);
@@ -335,7 +311,7 @@ static void test_drop_partial(const char *path)
 	ok(put_msg(mb, "next@x", 0, "next\n", 5, 5, &err) == MP_OK &&
 	   mbox_sync(mb, &err) == MP_OK, "a message after the drop");
 	mbox_close(mb);
-	data = slurp(path, &len);
+	data = tap_slurp(path, &len);
 	ok(data && len > before_len && !memcmp(data, before, before_len) &&
 	   !strncmp(data + before_len, "From next@x ", 12) &&
 	   parse(data, len, &p) && !strcmp(p.body[p.n - 1], "next\n") &&
@@ -354,13 +330,13 @@ static void test_write_error(const char *path)
 	struct mp_error err;
 	struct rlimit old, rl;
 	size_t before_len, synced_len;
-	char *before = slurp(path, &before_len), *synced;
+	char *before = tap_slurp(path, &before_len), *synced;
 	enum mp_status st;
 
 	ok(mbox_open(&mb, path, &err) == MP_OK, "open for a write error");
 	ok(put_msg(mb, "first@x", 0, "first\n", 6, 6, &err) == MP_OK &&
 	   mbox_sync(mb, &err) == MP_OK, "one message synced");
-	synced = slurp(path, &synced_len);
+	synced = tap_slurp(path, &synced_len);
 	getrlimit(RLIMIT_FSIZE, &old);
 	rl = old;
 	rl.rlim_cur = synced_len + 10000;
@@ -381,7 +357,7 @@ static void test_write_error(const char *path)
 	mbox_close(mb);
 	{
 		size_t len;
-		char *data = slurp(path, &len);
+		char *data = tap_slurp(path, &len);
 		struct parsed p;
 
 		ok(data && len > synced_len && memcmp(data, synced, synced_len) == 0 &&
@@ -399,12 +375,12 @@ static void test_truncate(const char *path)
 	struct mp_error err;
 	char missing[4200];
 	size_t len, len2;
-	char *data = slurp(path, &len);
+	char *data = tap_slurp(path, &len);
 
 	ok(mbox_truncate_to(path, (long long)len, &err) == MP_OK &&
 	   same_file(path, data, len), "truncate_to the same size changes nothing");
 	ok(mbox_truncate_to(path, (long long)len - 10, &err) == MP_OK, "shorter");
-	free(slurp(path, &len2));
+	free(tap_slurp(path, &len2));
 	is_int(len2, len - 10, "cut by 10 bytes");
 	ok(mbox_truncate_to(path, (long long)len, &err) == MP_ERR_DATA,
 	   "longer than the file: refused: %s", err.msg);
@@ -426,7 +402,7 @@ static void test_wait(const char *path, bool dotlock_too)
 	struct mp_error err;
 	int status;
 	size_t len0, len;
-	char *data0 = slurp(path, &len0), *data;
+	char *data0 = tap_slurp(path, &len0), *data;
 	struct parsed p;
 
 	if (pipe(pfd) != 0)
@@ -474,7 +450,7 @@ static void test_wait(const char *path, bool dotlock_too)
 	mbox_close(mb);
 	ok(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	   WEXITSTATUS(status) == 0, "the other process did its part");
-	data = slurp(path, &len);
+	data = tap_slurp(path, &len);
 	ok(data && memcmp(data, data0, len0) == 0 && parse(data, len, &p),
 	   "old content intact, the file parses");
 	if (dotlock_too)

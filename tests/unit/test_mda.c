@@ -16,30 +16,6 @@
 
 static char top[1024];
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 /* Run cmd with env, feed it len bytes of msg in chunks; the status. */
 static enum mp_status run(const char *cmd, const char *const *env,
 			  const char *msg, size_t len, struct mp_error *err)
@@ -92,11 +68,11 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "printf '%%s|%%s|%%s' \"$MAILPIPE_TEST\" \"$HOME\" "
 		 "\"$MAILPIPE_INHERITED\" > '%s'; cat > '%s'", envf, out);
 	ok(run(cmd, env, big, big_len, &err) == MP_OK, "exit 0: delivered");
-	got = slurp(out, &len);
+	got = tap_slurp(out, &len);
 	ok(got && len == big_len && memcmp(got, big, len) == 0,
 	   "1 MB reached the command byte for byte");
 	free(got);
-	got = slurp(envf, &len);
+	got = tap_slurp(envf, &len);
 	is_str(got, "hello world|/nowhere|yes",
 	       "extra variables set, HOME replaced, environment inherited");
 	free(got);
