@@ -49,7 +49,7 @@ seed_account() {
 # json_get EXPR: evaluate a Python expression over the JSON on stdout
 # ($output) as `j`, with `f` the folders by name.
 json_get() {
-	"$_IMAP_PYTHON" -c 'import json, sys
+	"$MP_PYTHON" -c 'import json, sys
 j = json.loads(sys.argv[1])
 f = {x["name"]: x for x in j["folders"]}
 print(eval(sys.argv[2]))' "$output" "$1"
@@ -141,7 +141,7 @@ print(eval(sys.argv[2]))' "$output" "$1"
 	seed_account
 	sync --maildir "$MD" --json
 	expect_status 0
-	"$_IMAP_PYTHON" -m json.tool <<<"$output" >/dev/null
+	"$MP_PYTHON" -m json.tool <<<"$output" >/dev/null
 	[ "$(json_get 'len(j["folders"])')" -eq 5 ]
 	[ "$(json_get 'sum(x["fetched"] for x in j["folders"])')" -eq 68 ]
 	[ "$(json_get 'f["Entwürfe"]["fetched"]')" -eq 15 ]
@@ -153,7 +153,7 @@ print(eval(sys.argv[2]))' "$output" "$1"
 	refute_out "new messages"
 	sync --maildir "$MD" --json
 	expect_status 0
-	"$_IMAP_PYTHON" -m json.tool <<<"$output" >/dev/null
+	"$MP_PYTHON" -m json.tool <<<"$output" >/dev/null
 	[ "$(json_get 'sum(x["fetched"] for x in j["folders"])')" -eq 0 ]
 	[ "$(json_get 'all(x["unchanged"] for x in j["folders"])')" = True ]
 	# A flag change is counted.
@@ -356,7 +356,7 @@ make_mda() {
 	[ "$(imap_uidvalidity "Archive/2024")" != "$before" ]
 	sync --mda "$OUT/mda.sh" --state "$state" --json
 	expect_status 0
-	"$_IMAP_PYTHON" -c 'import json, sys
+	"$MP_PYTHON" -c 'import json, sys
 a = {f["name"]: f for f in json.loads(sys.argv[1])["folders"]}["Archive/2024"]
 assert a["uidvalidity_changed"] and a["matched"] == 8 and a["fetched"] == 2, a' "$output"
 	# Each message of the server handed to the MDA exactly once.

@@ -216,7 +216,7 @@ uv_renumber_rerun() {
 	[ "$(imap_uidvalidity "Archive/2024")" != "$before" ]
 	mp_run imapsync $(imap_opts) "$1" "$MD" --json
 	expect_status 0
-	"$_IMAP_PYTHON" -c 'import json, sys
+	"$MP_PYTHON" -c 'import json, sys
 j = {f["name"]: f for f in json.loads(sys.argv[1])["folders"]}
 a = j["Archive/2024"]
 assert a["uidvalidity_changed"] is True, a
@@ -326,7 +326,7 @@ assert j["Entwürfe"]["uidvalidity_changed"] is False' "$output"
 	imap_sync "Odd"
 	mp_run imapsync $(imap_opts) --mbox "$MD" --folder Odd --json
 	expect_status 0
-	[ "$("$_IMAP_PYTHON" -c 'import json, sys
+	[ "$("$MP_PYTHON" -c 'import json, sys
 f = json.loads(sys.argv[1])["folders"][0]
 print(f["uidvalidity_changed"], f["matched"], f["fetched"])' "$output")" = "True 3 0" ]
 	cmp "$BATS_TEST_TMPDIR/odd.mbox" "$MD/Odd.mbox"

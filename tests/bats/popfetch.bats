@@ -410,7 +410,7 @@ local_count() {
 @test "popfetch: a message with a 200 KB line (as Dovecot stores and serves it) arrives byte for byte and blocks nothing after it" {
 	pop3_seed 2
 	# One message with a very long line, as some mailers send.
-	"$_POP3_PYTHON" - "$MP_MAILDIR" "$POP3_MANIFEST" <<-'PY'
+	"$MP_PYTHON" - "$MP_MAILDIR" "$POP3_MANIFEST" <<-'PY'
 	import hashlib, os, sys, time
 	maildir, manifest = sys.argv[1:3]
 	data = b"Subject: long line\n\n" + b"Z" * 200000 + b"\nend\n"

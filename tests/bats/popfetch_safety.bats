@@ -618,7 +618,7 @@ malformed_uidl() {
 
 @test "hostile: a message far longer than LIST said is a protocol error (76); nothing partial kept" {
 	# 3 MB of proper lines where LIST promised 100 bytes.
-	"$_POP3_PYTHON" -c 'print("SR: " + ("y" * 998 + "\\r\\n") * 3000)' >"$BATS_TEST_TMPDIR/flood"
+	"$MP_PYTHON" -c 'print("SR: " + ("y" * 998 + "\\r\\n") * 3000)' >"$BATS_TEST_TMPDIR/flood"
 	{
 		cat <<-'EOF'
 		C: ^UIDL$

@@ -17,6 +17,7 @@
 #                    servers as alice; PATH is smtp (submission), smtps, imap,
 #                    imaps, pop3 or pop3s. mp_url PATH [USER] prints the URL.
 #   fake_*           the scripted fake server, see fake.bash
+#   MP_PYTHON        the python3 to run helpers with
 
 bats_require_minimum_version 1.5.0
 
@@ -28,6 +29,12 @@ case $MP_BUILD in
 *) MP_BUILD=$MP_REPO/$MP_BUILD ;;
 esac
 export MP_REPO MP_LIB MP_BUILD
+# The system's python starts fastest (a version manager's shim may not).
+if [ -x /usr/bin/python3 ]; then
+	MP_PYTHON=/usr/bin/python3
+else
+	MP_PYTHON=python3
+fi
 PATH=$MP_BUILD/cmd/mailsend:$MP_BUILD/cmd/imapsync:$MP_BUILD/cmd/popfetch:$PATH
 
 . "$MP_LIB/servers.sh"

@@ -34,7 +34,7 @@ fake_start() {
 	FAKE_LOG=$dir/log
 	: >"$FAKE_LOG"
 	# fd 3 is bats' own; a background child holding it stalls bats.
-	python3 "$MP_LIB/fakeserver.py" --script "$script" --port-file "$dir/port" \
+	"$MP_PYTHON" "$MP_LIB/fakeserver.py" --script "$script" --port-file "$dir/port" \
 		--log "$FAKE_LOG" "${args[@]}" >"$dir/stderr" 2>&1 3>&- &
 	FAKE_PID=$!
 	for ((i = 0; i < 100; i++)); do

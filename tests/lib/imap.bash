@@ -71,11 +71,6 @@
 
 : "${IMAP_HASH_CACHE:=${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/imap-hash.cache}"
 export IMAP_HASH_CACHE
-if [ -x /usr/bin/python3 ]; then
-	_IMAP_PYTHON=/usr/bin/python3
-else
-	_IMAP_PYTHON=python3
-fi
 
 _IMAP_PY=$(
 	cat <<-'PY'
@@ -573,7 +568,7 @@ imap_seed() {
 		echo "imap_seed: no Maildir for $name at $dir" >&2
 		return 1
 	}
-	"$_IMAP_PYTHON" -c "$_IMAP_PY" seed "$name" "$dir" "$@" || return 1
+	"$MP_PYTHON" -c "$_IMAP_PY" seed "$name" "$dir" "$@" || return 1
 	imap_sync "$name"
 }
 
@@ -612,7 +607,7 @@ imap_opts() {
 
 local_dir() {
 	local rel
-	rel=$("$_IMAP_PYTHON" -c "$_IMAP_PY" localname "$2" "${3:-maildir++}")
+	rel=$("$MP_PYTHON" -c "$_IMAP_PY" localname "$2" "${3:-maildir++}")
 	if [ -n "$rel" ]; then
 		echo "$1/$rel"
 	else
@@ -621,7 +616,7 @@ local_dir() {
 }
 
 folder_count() {
-	"$_IMAP_PYTHON" -c "$_IMAP_PY" count "$1"
+	"$MP_PYTHON" -c "$_IMAP_PY" count "$1"
 }
 
 # The server's folders with their Maildirs, as NAME<TAB>DIR lines.
@@ -639,29 +634,29 @@ expect_backup_is_server() {
 		layout=nested
 		shift
 	fi
-	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" compare "$root" "$layout" "$@"
+	_imap_pairs | "$MP_PYTHON" -c "$_IMAP_PY" compare "$root" "$layout" "$@"
 }
 
 expect_backup_sane() {
 	local layout=maildir++
 	[ "${2:-}" = --nested ] && layout=nested
-	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" sane "$1" "$layout"
+	_imap_pairs | "$MP_PYTHON" -c "$_IMAP_PY" sane "$1" "$layout"
 }
 
 imap_server_messages() {
-	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" messages
+	_imap_pairs | "$MP_PYTHON" -c "$_IMAP_PY" messages
 }
 
 mbox_file() {
-	"$_IMAP_PYTHON" -c "$_IMAP_PY" mboxfile "$1" "$2"
+	"$MP_PYTHON" -c "$_IMAP_PY" mboxfile "$1" "$2"
 }
 
 expect_mbox_is_server() {
-	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" mboxcompare "$1"
+	_imap_pairs | "$MP_PYTHON" -c "$_IMAP_PY" mboxcompare "$1"
 }
 
 expect_mbox_sane() {
-	_imap_pairs | "$_IMAP_PYTHON" -c "$_IMAP_PY" mboxsane "$1"
+	_imap_pairs | "$MP_PYTHON" -c "$_IMAP_PY" mboxsane "$1"
 }
 
 tree_snapshot() {

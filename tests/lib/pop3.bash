@@ -47,12 +47,6 @@
 # Hashes of message files already read, by inode (see cached_sha).
 : "${POP3_HASH_CACHE:=${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/hash.cache}"
 export POP3_HASH_CACHE
-# The system's python starts fastest (a version manager's shim may not).
-if [ -x /usr/bin/python3 ]; then
-	_POP3_PYTHON=/usr/bin/python3
-else
-	_POP3_PYTHON=python3
-fi
 
 _POP3_PY=$(
 	cat <<-'PY'
@@ -366,11 +360,11 @@ pop3_clear() {
 }
 
 pop3_seed() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" seed "$MP_MAILDIR" "$POP3_MANIFEST" "$@"
+	"$MP_PYTHON" -c "$_POP3_PY" seed "$MP_MAILDIR" "$POP3_MANIFEST" "$@"
 }
 
 pop3_seed_sizes() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" seed "$MP_MAILDIR" "$POP3_MANIFEST" 0 --sizes "$@"
+	"$MP_PYTHON" -c "$_POP3_PY" seed "$MP_MAILDIR" "$POP3_MANIFEST" 0 --sizes "$@"
 }
 
 pop3_count() {
@@ -378,15 +372,15 @@ pop3_count() {
 }
 
 server_hashes() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" dirs "$MP_MAILDIR"
+	"$MP_PYTHON" -c "$_POP3_PY" dirs "$MP_MAILDIR"
 }
 
 maildir_hashes() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" dirs "$1"
+	"$MP_PYTHON" -c "$_POP3_PY" dirs "$1"
 }
 
 mbox_hashes() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" mbox "$1"
+	"$MP_PYTHON" -c "$_POP3_PY" mbox "$1"
 }
 
 manifest_hashes() {
@@ -395,7 +389,7 @@ manifest_hashes() {
 
 # same_hashes FILE-A FILE-B [NAME-A NAME-B]
 same_hashes() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" same "$@"
+	"$MP_PYTHON" -c "$_POP3_PY" same "$@"
 }
 
 # expect_local_is_manifest KIND PATH: the Maildir (KIND maildir) or mbox /
@@ -411,7 +405,7 @@ expect_local_is_manifest() {
 # the server or local (KIND maildir or mbox), none twice, and whatever STATE
 # records as fetched and the server still holds is local.
 expect_no_loss() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" check "$1" "$2" "$POP3_MANIFEST" "$3" "$MP_MAILDIR"
+	"$MP_PYTHON" -c "$_POP3_PY" check "$1" "$2" "$POP3_MANIFEST" "$3" "$MP_MAILDIR"
 }
 
 # pop3_settle: wait (up to 2 s) until no Dovecot pop3 process of this
@@ -440,7 +434,7 @@ pop3_opts() {
 }
 
 rss_run() {
-	"$_POP3_PYTHON" -c "$_POP3_PY" rss "$@"
+	"$MP_PYTHON" -c "$_POP3_PY" rss "$@"
 }
 
 # The state files popfetch keeps (default location).
@@ -491,7 +485,7 @@ endless_pop3_start() {
 	local dir=$BATS_TEST_TMPDIR/endless i
 	mkdir -p "$dir"
 	rm -f "$dir/port"
-	"$_POP3_PYTHON" - "$1" "$dir/port" >"$dir/log" 2>&1 3>&- <<-'PY' &
+	"$MP_PYTHON" - "$1" "$dir/port" >"$dir/log" 2>&1 3>&- <<-'PY' &
 	import os, signal, socket, sys
 	mode, portfile = sys.argv[1:3]
 	signal.alarm(60)
