@@ -676,16 +676,16 @@ enum mp_status pop3_sizes(struct pop3_session *s, bool from_uidl,
 /* Queue the next batch of `verb NUM` commands once at most half the window
  * is in flight, and send it in one write. */
 static enum mp_status send_batch(struct pop3_session *s, const char *verb,
-				 const unsigned long *nums, size_t n,
-				 size_t *sent, size_t done, size_t window,
-				 struct mp_error *err)
+				 const char *tail, const unsigned long *nums,
+				 size_t n, size_t *sent, size_t done,
+				 size_t window, struct mp_error *err)
 {
 	enum mp_status st = MP_OK;
 
 	if (*sent == n || *sent - done > window / 2)
 		return MP_OK;
 	while (st == MP_OK && *sent < n && *sent - done < window) {
-		st = conn_sendf(s->conn, err, "%s %lu", verb, nums[*sent]);
+		st = conn_sendf(s->conn, err, "%s %lu%s", verb, nums[*sent], tail);
 		(*sent)++;
 	}
 	if (st == MP_OK)
@@ -831,9 +831,11 @@ static enum mp_status read_body(struct pop3_session *s, unsigned long num,
 	return MP_OK;
 }
 
-enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
-			 size_t n, size_t window, const struct pop3_sink *sink,
-			 struct mp_error *err)
+/* RETR, or TOP with tail " 0": the same answer, whole or headers only. */
+static enum mp_status retrieve(struct pop3_session *s, const char *verb,
+			       const char *tail, const unsigned long *nums,
+			       size_t n, size_t window,
+			       const struct pop3_sink *sink, struct mp_error *err)
 {
 	struct sink_state k = { .sink = sink, .st = MP_OK };
 	enum mp_status first = MP_OK, st = check_step(s, err);
@@ -851,8 +853,8 @@ enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
 	for (size_t done = 0; done < n; done++) {
 		/* After a failure only the RETRs already sent are read. */
 		if (first == MP_OK)
-			st = send_batch(s, "RETR", nums, n, &sent, done, window,
-					err);
+			st = send_batch(s, verb, tail, nums, n, &sent, done,
+					window, err);
 		else if (done == sent)
 			break;
 		if (st == MP_OK)
@@ -894,6 +896,22 @@ enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
 	return st;
 }
 
+enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
+			 size_t n, size_t window, const struct pop3_sink *sink,
+			 struct mp_error *err)
+{
+	return retrieve(s, "RETR", "", nums, n, window, sink, err);
+}
+
+enum mp_status pop3_top(struct pop3_session *s, const unsigned long *nums,
+			size_t n, size_t window, const struct pop3_sink *sink,
+			struct mp_error *err)
+{
+	if (!strlist_has(&s->caps, "TOP"))
+		return mp_fail(err, MP_ERR_UNAVAILABLE, "server does not offer TOP");
+	return retrieve(s, "TOP", " 0", nums, n, window, sink, err);
+}
+
 enum mp_status pop3_dele(struct pop3_session *s, const unsigned long *nums,
 			 size_t n, struct mp_error *err)
 {
@@ -906,8 +924,8 @@ enum mp_status pop3_dele(struct pop3_session *s, const unsigned long *nums,
 		return st;
 	for (size_t done = 0; done < n; done++) {
 		if (first == MP_OK)
-			st = send_batch(s, "DELE", nums, n, &sent, done, window,
-					err);
+			st = send_batch(s, "DELE", "", nums, n, &sent, done,
+					window, err);
 		else if (done == sent)
 			break;
 		if (st == MP_OK)

@@ -85,6 +85,12 @@ struct pop3_sink {
 enum mp_status pop3_retr(struct pop3_session *s, const unsigned long *nums,
 			 size_t n, size_t window, const struct pop3_sink *sink,
 			 struct mp_error *err);
+/* The same with TOP n 0: each message's header and the empty line after
+ * it. MP_ERR_UNAVAILABLE, with nothing sent, when the server's CAPA does
+ * not offer TOP. */
+enum mp_status pop3_top(struct pop3_session *s, const unsigned long *nums,
+			size_t n, size_t window, const struct pop3_sink *sink,
+			struct mp_error *err);
 
 /* DELE each of nums[0..n), pipelined when offered. The deletions happen
  * only at a successful QUIT. Any -ERR is an error naming the message

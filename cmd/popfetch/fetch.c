@@ -14,6 +14,7 @@
 #include "mboxrd.h"
 #include "mda.h"
 #include "pop3.h"
+#include "preview.h"
 #include "progress.h"
 #include "state.h"
 #include "strutil.h"
@@ -483,9 +484,11 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 		return pop3_quit(r->pop, err);
 	}
 	if (p->dry_run) {
-		for (size_t i = 0; i < ntodo; i++)
-			printf("would fetch %lu (%llu bytes) %s\n", r->entries[todo[i]].num,
-			       r->entries[todo[i]].size, r->entries[todo[i]].uidl);
+		st = preview_print(r->pop, r->entries, todo, ntodo, err);
+		if (st != MP_OK) {
+			free(todo);
+			return st;
+		}
 		unsigned long *nums = mp_xcalloc(r->nentries + 1, sizeof *nums);
 		size_t ndel = choose_deletions(r, nums);
 		for (size_t i = 0; i < ndel; i++)

@@ -336,6 +336,9 @@ local_count() {
 	fetch --dry-run --maildir "$MD" --delete
 	expect_status 0
 	[ "$(grep -c '^would fetch ' <<<"$output")" -eq 4 ]
+	# Dovecot offers TOP: each line shows From and the decoded Subject.
+	[ "$(grep -c '  From: Sender Name <sender@example.test>  Subject: Grüße ' <<<"$output")" -eq 4 ] ||
+		{ _mp_show; false; }
 	refute_out "would delete"
 	[ ! -e "$MD" ]
 	[ -z "$(state_files)" ]

@@ -243,6 +243,54 @@ fake_whole() {
 	[ "$(find "$MD/new" -type f | wc -l)" -eq 2 ]
 }
 
+@test "--dry-run: with TOP, From and Subject come from the headers only (nothing retrieved); without TOP, the plain lines" {
+	{
+		fake_pop3_login | sed 's/^S: UIDL$/S: UIDL\nS: TOP/'
+		cat <<-EOF
+		C: ^UIDL\$
+		S: +OK
+		S: 1 uid-one
+		S: .
+		C: ^LIST\$
+		S: +OK
+		S: 1 500
+		S: .
+		C: ^TOP 1 0\$
+		S: +OK
+		S: From: =?UTF-8?Q?J=C3=B6rg?= <j@example.test>
+		S: Subject: a long
+		SR: \\tfolded subject\\r\\n
+		S:
+		S: .
+		ON ^QUIT => +OK
+		DRAIN
+		EOF
+	} >"$BATS_TEST_TMPDIR/top.script"
+	fake_start "$BATS_TEST_TMPDIR/top.script"
+	mp_run popfetch $(fake_pop3_opts) --dry-run --maildir "$MD" --state "$STATE"
+	expect_status 0
+	expect_out "would fetch 1 (500 bytes) uid-one  From: Jörg <j@example.test>  Subject: a long folded subject"
+	fake_log >"$BATS_TEST_TMPDIR/top.log"
+	refute grep -q '^C: RETR' "$BATS_TEST_TMPDIR/top.log"
+	fake_stop
+	# A server without TOP: the lines as they were, and no TOP sent.
+	{
+		fake_pop3_login
+		cat <<-EOF
+		ON ^UIDL => +OK\r\n1 uid-one\r\n.
+		ON ^LIST => +OK\r\n1 500\r\n.
+		ON ^QUIT => +OK
+		DRAIN
+		EOF
+	} >"$BATS_TEST_TMPDIR/notop.script"
+	fake_start "$BATS_TEST_TMPDIR/notop.script"
+	mp_run popfetch $(fake_pop3_opts) --dry-run --maildir "$MD" --state "$STATE"
+	expect_status 0
+	[ "$output" = "would fetch 1 (500 bytes) uid-one" ] || { _mp_show; false; }
+	fake_log >"$BATS_TEST_TMPDIR/notop.log"
+	refute grep -q '^C: TOP' "$BATS_TEST_TMPDIR/notop.log"
+}
+
 @test "connection dropped mid-RETR (mbox): exit 75, no partial message in the mbox, the rerun gets each once" {
 	local mb=$BATS_TEST_TMPDIR/mail.mbox
 	fake_drop_mid_retr
