@@ -50,7 +50,6 @@ static enum mp_status on_begin(void *ctx, size_t index,
 	struct worker *w = ctx;
 	(void)index;
 	w->cur = info;
-	w->cur_failed = false;
 	if ((w->hashing || streamed(w)) && gnutls_hash_init(&w->hash, GNUTLS_DIG_SHA256) < 0)
 		return mp_fail(err, MP_ERR_INTERNAL, "SHA-256 unavailable");
 	switch (w->sh->opts->output) {

@@ -57,7 +57,6 @@ struct worker {
 	bool stdout_locked;              /* a message is being written out */
 	int spool_fd;                    /* the message held back (spooling) */
 	bool spooling;
-	bool cur_failed;
 	gnutls_hash_hd_t hash;           /* UIDVALIDITY recovery: content hash */
 	bool hashing;
 	/* per batch */

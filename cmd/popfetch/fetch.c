@@ -58,7 +58,7 @@ struct run {
 	bool state_dirty;              /* more than fetches and deletions to save */
 
 	/* totals */
-	size_t fetched, skipped, deleted, deferred, failed, total_new;
+	size_t fetched, skipped, deleted, deferred, failed;
 	struct progress bar;
 	unsigned long long bytes, new_bytes;
 	enum mp_status worst;          /* the first delivery failure */
@@ -474,7 +474,6 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 		if (!p->limit || ntodo < p->limit)
 			todo[ntodo++] = i;
 	}
-	r->total_new = ntodo;
 
 	if (p->status) {
 		printf("%zu new (%llu bytes), %zu in all (%zu bytes)%s\n", ntodo,
