@@ -126,15 +126,6 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-	char *p = mp_xmalloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 /* State shared by the line handlers of one parse. */
 struct parser {
 	struct mp_config *cfg;
@@ -179,7 +170,7 @@ static struct cfg_section *add_section(struct parser *p, const char *name,
 	}
 	s = &cfg->sections[cfg->nsections];
 	memset(s, 0, sizeof(*s));
-	s->name = name ? xstrndup(name, nlen) : NULL;
+	s->name = name ? mp_xstrndup(name, nlen) : NULL;
 	s->line = line;
 	p->cur_i = cfg->nsections++;
 	p->have_cur = true;
@@ -338,7 +329,7 @@ static enum mp_status key_value(struct parser *p, const char *s, size_t len)
 		if (st != MP_OK)
 			return st;
 	} else {
-		value = xstrndup(val, vlen);
+		value = mp_xstrndup(val, vlen);
 	}
 
 	if (!p->have_cur) {

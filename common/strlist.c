@@ -12,10 +12,7 @@ void strlist_addn(struct strlist *l, const char *s, size_t len)
 		l->cap = l->cap ? l->cap * 2 : 8;
 		l->v = mp_xrealloc(l->v, l->cap * sizeof *l->v);
 	}
-	char *copy = mp_xmalloc(len + 1);
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-	l->v[l->n++] = copy;
+	l->v[l->n++] = mp_xstrndup(s, len);
 	l->v[l->n] = NULL;
 }
 

@@ -70,6 +70,15 @@ char *mp_xstrdup(const char *s)
 	return p ? p : oom();
 }
 
+char *mp_xstrndup(const char *s, size_t n)
+{
+	char *p = mp_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
 void *mp_xmalloc(size_t n)
 {
 	/* malloc(0) may return NULL; ask for one byte so NULL means OOM. */

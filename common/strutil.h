@@ -19,11 +19,13 @@ bool mp_word_in_list(const char *list, const char *word);
 /* Case-insensitive prefix test: returns the rest of s after prefix, or NULL. */
 const char *mp_skip_prefix(const char *s, const char *prefix);
 
-/* strdup that aborts on out-of-memory; the caller frees. */
 /* The value of a hex digit (either case), or -1. */
 int mp_hexdigit(unsigned char c);
 
+/* strdup that aborts on out-of-memory; the caller frees. */
 char *mp_xstrdup(const char *s);
+/* The n bytes at s as a new string (a NUL among them ends it early). */
+char *mp_xstrndup(const char *s, size_t n);
 /* malloc/calloc/realloc that abort on out-of-memory. */
 void *mp_xmalloc(size_t n);
 void *mp_xcalloc(size_t n, size_t size);
