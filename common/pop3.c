@@ -41,6 +41,9 @@ struct pop3_session {
 	/* Not MP_OK once the session lost step with the server (an error in
 	 * the middle of a reply): every later command is refused with it. */
 	enum mp_status fault;
+	/* The CAPA after login was sent ahead with the next command and its
+	 * answer is still to be read (see settle). */
+	bool capa_pending;
 	unsigned long max_messages;  /* cap on counts and message numbers */
 	struct known_size *sizes;    /* from the last pop3_sizes, by num */
 	size_t nsizes;
@@ -71,13 +74,34 @@ static enum mp_status fault(struct pop3_session *s, enum mp_status st)
 	return st;
 }
 
-static enum mp_status check_step(const struct pop3_session *s,
-				 struct mp_error *err)
+static enum mp_status check_fault(const struct pop3_session *s,
+				  struct mp_error *err)
 {
 	if (s->fault == MP_OK)
 		return MP_OK;
 	return mp_fail(err, s->fault,
 		       "the POP3 session cannot go on after an earlier error");
+}
+
+static enum mp_status capa_answer(struct pop3_session *s, struct mp_error *err);
+
+/* Read the answer to a post-login CAPA still pending. */
+static enum mp_status settle(struct pop3_session *s, struct mp_error *err)
+{
+	if (!s->capa_pending)
+		return MP_OK;
+	s->capa_pending = false;
+	enum mp_status st = conn_flush(s->conn, err);
+	if (st == MP_OK)
+		st = capa_answer(s, err);
+	return fault(s, st);
+}
+
+/* Before a command: the session is in step and knows its capabilities. */
+static enum mp_status check_step(struct pop3_session *s, struct mp_error *err)
+{
+	enum mp_status st = check_fault(s, err);
+	return st == MP_OK ? settle(s, err) : st;
 }
 
 static bool pipelining(const struct pop3_session *s)
@@ -145,12 +169,13 @@ static enum mp_status command(struct pop3_session *s, const char *cmd,
 	return st;
 }
 
-/* CAPA: the list replaces what was known before; -ERR means none. */
-static enum mp_status capa(struct pop3_session *s, struct mp_error *err)
+/* The answer to CAPA: the list replaces what was known before; -ERR
+ * means none. */
+static enum mp_status capa_answer(struct pop3_session *s, struct mp_error *err)
 {
 	enum pop3_status status;
 	strlist_clear(&s->caps);
-	enum mp_status st = command(s, "CAPA", &status, err);
+	enum mp_status st = read_status(s, &status, err);
 	if (st != MP_OK || status != POP3_OK)
 		goto out;
 	for (int n = 0;; n++) {
@@ -173,6 +198,14 @@ static enum mp_status capa(struct pop3_session *s, struct mp_error *err)
 out:
 	update_info(s);
 	return st;
+}
+
+static enum mp_status capa(struct pop3_session *s, struct mp_error *err)
+{
+	enum mp_status st = conn_send_line(s->conn, "CAPA", CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	return st == MP_OK ? capa_answer(s, err) : st;
 }
 
 static enum mp_status stls(struct pop3_session *s, struct mp_error *err)
@@ -353,13 +386,24 @@ enum mp_status pop3_auth(struct pop3_session *s, const struct mp_auth *auth,
 		st = auth_wants(auth, "APOP") ? apop(s, auth, err)
 					      : user_pass(s, auth, err);
 	}
-	if (st == MP_OK)
-		st = capa(s, err);
-	return st;
+	if (st != MP_OK)
+		return st;
+	/* Capabilities may change at login, so CAPA again. A server that
+	 * pipelines gets it in one write with the next command: that saves
+	 * the round trip a run with nothing new mostly consists of. */
+	if (pipelining(s)) {
+		st = conn_send_line(s->conn, "CAPA", CONN_SHOW_ALL, err);
+		s->capa_pending = st == MP_OK;
+		return st;
+	}
+	return capa(s, err);
 }
 
-const struct session_info *pop3_info(const struct pop3_session *s)
+const struct session_info *pop3_info(struct pop3_session *s)
 {
+	struct mp_error ignored;
+	/* An error here stays in s->fault for the next command to report. */
+	settle(s, &ignored);
 	return &s->info;
 }
 
@@ -511,11 +555,20 @@ static enum mp_status uidl_line(struct pop3_session *s, struct listing *l,
 	return MP_OK;
 }
 
-/* Sorted by number, each number once. */
+static bool sorted_by_num(const struct listing *l)
+{
+	for (size_t i = 1; i < l->n; i++)
+		if (l->v[i].num < l->v[i - 1].num)
+			return false;
+	return true;
+}
+
+/* Sorted by number, each number once. Servers list in order, so the sort
+ * is mostly a check. */
 static enum mp_status check_list(const char *what, struct listing *l,
 				 struct mp_error *err)
 {
-	if (l->n > 1)
+	if (!sorted_by_num(l))
 		qsort(l->v, l->n, sizeof *l->v, cmp_num);
 	for (size_t i = 1; i < l->n; i++)
 		if (l->v[i].num == l->v[i - 1].num)
@@ -590,14 +643,17 @@ enum mp_status pop3_uidl(struct pop3_session *s, struct pop3_entry **entries,
 			 size_t *n, struct mp_error *err)
 {
 	struct listing l = { 0 };
-	enum mp_status st = check_step(s, err);
+	enum mp_status st = check_fault(s, err);
 
 	*entries = NULL;
 	*n = 0;
+	/* UIDL goes out with a pending CAPA: both answers in one round trip. */
 	if (st == MP_OK)
 		st = conn_send_line(s->conn, "UIDL", CONN_SHOW_ALL, err);
 	if (st == MP_OK)
 		st = conn_flush(s->conn, err);
+	if (st == MP_OK)
+		st = settle(s, err);
 	if (st != MP_OK)
 		return fault(s, st);
 	st = uidl_reply(s, &l, err);
@@ -966,7 +1022,8 @@ enum mp_status pop3_quit(struct pop3_session *s, struct mp_error *err)
 
 enum mp_status pop3_quit_nowait(struct pop3_session *s, struct mp_error *err)
 {
-	enum mp_status st = check_step(s, err);
+	/* Nothing is read, so a pending CAPA's answer may stay unread. */
+	enum mp_status st = check_fault(s, err);
 
 	if (st == MP_OK)
 		st = conn_send_line(s->conn, "QUIT", CONN_SHOW_ALL, err);

@@ -12,11 +12,14 @@ enum mp_status pop3_open(struct pop3_session **out,
 			 const struct server_opts *srv, struct mp_error *err);
 
 /* Log in: AUTH through SASL when offered, else USER/PASS; APOP only when
- * auth->mech is "APOP". CAPA is asked again afterwards. */
+ * auth->mech is "APOP". CAPA is asked again afterwards; when the server
+ * pipelines, its answer is read with the next command's. */
 enum mp_status pop3_auth(struct pop3_session *s, const struct mp_auth *auth,
 			 struct mp_error *err);
 
-const struct session_info *pop3_info(const struct pop3_session *s);
+/* What the session knows of the server (the capabilities after login, once
+ * logged in). */
+const struct session_info *pop3_info(struct pop3_session *s);
 
 struct conn *pop3_conn(struct pop3_session *s);
 

@@ -28,10 +28,12 @@ static struct fake_logs logs;
 enum hostile {
 	H_NONE,
 	H_LIST_FOREVER,       /* LIST: "+OK" and numbered lines until hung up */
+	H_HANG_UP_AFTER_LOGIN, /* PASS: "+OK", then the connection is closed */
 };
 
 struct fake {
 	const char *caps;             /* CAPA lines, '\n'-separated */
+	const char *caps_after;       /* ... once logged in; NULL: the same */
 	const char *const *msgs;      /* the maildrop, LF line ends */
 	size_t nmsgs;
 	const char *stat_reply;       /* verbatim answers, or NULL */
@@ -135,14 +137,17 @@ static int serve(int fd, const void *arg)
 	struct rd r;
 	char line[1024], buf[256];
 	unsigned long num;
+	bool logged_in = false;
 
 	if (!rd_open(&r, fd, &logs, in, sizeof in))
 		return 90;
 	say(fd, "+OK fake POP3 ready <1.2@fake.test>\r\n");
 	for (size_t len = 0; rd_line(&r, line, sizeof line, &len); len = 0) {
 		if (!strcasecmp(line, "CAPA")) {
+			const char *caps = logged_in && f->caps_after ? f->caps_after
+								       : f->caps;
 			say(fd, "+OK capabilities\r\n");
-			for (const char *p = f->caps ? f->caps : ""; *p;) {
+			for (const char *p = caps ? caps : ""; *p;) {
 				size_t n = strcspn(p, "\n");
 
 				write_all(fd, p, n);
@@ -154,6 +159,9 @@ static int serve(int fd, const void *arg)
 			say(fd, "+OK\r\n");
 		} else if (!strncasecmp(line, "PASS ", 5)) {
 			say(fd, f->pass_reply ? f->pass_reply : "+OK logged in\r\n");
+			logged_in = !f->pass_reply;
+			if (f->hostile == H_HANG_UP_AFTER_LOGIN)
+				break;
 		} else if (!strcasecmp(line, "STAT")) {
 			size_t total = 0;
 
@@ -794,6 +802,99 @@ static void test_auth_codes(void)
 	}
 }
 
+static bool has_cap(struct pop3_session *s, const char *cap)
+{
+	const struct session_info *info = pop3_info(s);
+
+	for (size_t i = 0; i < info->ncaps; i++)
+		if (!strcmp(info->caps[i], cap))
+			return true;
+	return false;
+}
+
+/* CAPA after login: with PIPELINING it goes out in one write with the next
+ * command, and its answer is read before that command's. */
+static void test_capa_after_login(void)
+{
+	const char *msgs[] = { m_dots, m_bytes };
+	struct fake f = { .caps = CAPS_PIPE, .msgs = msgs, .nmsgs = 2,
+			  .caps_after = "UIDL\nPIPELINING\nX-AFTER-LOGIN" };
+	struct mp_auth auth = { .user = "alice", .mech = "USER",
+				.allow_plaintext = true,
+				.get_secret = give_password };
+	struct mp_error err = { 0 };
+	struct pop3_entry *e = NULL;
+	size_t n = 0;
+	struct sess x;
+
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		is_int(pop3_uidl(x.s, &e, &n, &err), MP_OK, "UIDL (%s)", err.msg);
+		is_int((long)n, 2, "both messages listed");
+		ok(n == 2 && !strcmp(e[1].uidl, "uid-2"), "UIDL answer read after CAPA's");
+		ok(has_cap(x.s, "X-AFTER-LOGIN") && !has_cap(x.s, "TOP"),
+		   "capabilities are the ones after login");
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		ok(same_read(x.raw, x.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
+		   "CAPA and UIDL sent in one write");
+		diag_unless(same_read(x.raw, x.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
+			    x.reads);
+		sess_free(&x);
+	}
+	free(e);
+	e = NULL;
+
+	/* pop3_info asks for the answer itself: a probe shows the right list. */
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		ok(has_cap(x.s, "X-AFTER-LOGIN"), "pop3_info reads a pending CAPA");
+		unsigned long count;
+		unsigned long long size;
+		is_int(pop3_stat(x.s, &count, &size, &err), MP_OK, "STAT next (%s)",
+		       err.msg);
+		is_int((long)count, 2, "STAT's answer is STAT's");
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		sess_free(&x);
+	}
+
+	/* Without PIPELINING, CAPA alone and answered before UIDL goes out. */
+	f.caps = CAPS_PLAIN;
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		ok(has_cap(x.s, "X-AFTER-LOGIN"), "capabilities after login");
+		is_int(pop3_uidl(x.s, &e, &n, &err), MP_OK, "UIDL (%s)", err.msg);
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		ok(has(x.raw, "CAPA\r\nUIDL\r\n") &&
+		   !same_read(x.raw, x.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
+		   "UIDL only after CAPA's answer");
+		sess_free(&x);
+	}
+	free(e);
+
+	/* A pending CAPA whose answer never comes: a clean error, not a hang
+	 * or a misread UIDL. */
+	f.caps = CAPS_PIPE;
+	f.caps_after = NULL;
+	f.uidl_reply = "";
+	f.hostile = H_HANG_UP_AFTER_LOGIN;
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		e = NULL;
+		ok(pop3_uidl(x.s, &e, &n, &err) != MP_OK && e == NULL,
+		   "connection lost before CAPA's answer: an error (%s)", err.msg);
+		unsigned long count;
+		unsigned long long size;
+		ok(pop3_stat(x.s, &count, &size, &err) != MP_OK &&
+		   has(err.msg, "earlier error"), "later commands refused (%s)",
+		   err.msg);
+		sess_end(&x);
+		sess_free(&x);
+	}
+}
+
 static void test_retr_exact(void)
 {
 	char *big = big_message(3000);
@@ -1209,6 +1310,7 @@ int main(void)
 	test_list_forever();
 	test_stat_hostile();
 	test_auth_codes();
+	test_capa_after_login();
 	test_retr_oversize();
 	test_retr_exact();
 	test_retr_long_lines();
