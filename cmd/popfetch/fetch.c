@@ -1,6 +1,7 @@
 #include "fetch.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct run {
 	size_t nbatch;
 	bool *delivered;               /* per batch slot */
 	bool *got;                     /* per entry: delivered this run */
+	bool *known;                   /* per entry: fetched by an earlier run */
 
 	/* the message in progress */
 	struct maildir_msg *cur_md;
@@ -419,13 +421,21 @@ static void summary(const struct run *r)
 		r->deleted, r->deferred || r->failed ? ", some kept for later" : "");
 }
 
-/* Whether the server holds a message not fetched before. */
-static bool has_new(const struct run *r)
+/* Note which listed messages earlier runs fetched, and that the server
+ * still lists them; returns how many are new. */
+static size_t mark_known(struct run *r)
 {
-	for (size_t i = 0; i < r->nentries; i++)
-		if (!state_has(r->state, r->entries[i].uidl))
-			return true;
-	return false;
+	size_t fresh = 0;
+	r->known = mp_xcalloc(r->nentries + 1, sizeof *r->known);
+	for (size_t i = 0; i < r->nentries; i++) {
+		bool news = false;
+		if (r->have_uidl)
+			r->known[i] = state_touch(r->state, r->entries[i].uidl,
+						  r->now, &news);
+		r->state_dirty |= news;
+		fresh += !r->known[i];
+	}
+	return fresh;
 }
 
 /* The whole session once logged in. */
@@ -447,7 +457,7 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 			return st;
 	} else if (st != MP_OK) {
 		return st;
-	} else if (p->status || p->dry_run || p->all || has_new(r)) {
+	} else if (p->status || p->dry_run || p->all || mark_known(r) > 0) {
 		/* Sizes only when something will be fetched or shown: LIST
 		 * costs the server time a run with nothing new can spare. */
 		st = pop3_sizes(r->pop, true, &r->entries, &r->nentries, err);
@@ -455,16 +465,15 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 			return st;
 	}
 
+	if (!r->known)
+		mark_known(r);
 	size_t *todo = mp_xcalloc(r->nentries + 1, sizeof *todo);
 	r->got = mp_xcalloc(r->nentries + 1, sizeof *r->got);
 	size_t ntodo = 0, total_bytes = 0;
 	for (size_t i = 0; i < r->nentries; i++) {
 		const struct pop3_entry *e = &r->entries[i];
 		total_bytes += e->size;
-		if (r->have_uidl)
-			r->state_dirty |= state_touch(r->state, e->uidl, r->now);
-		bool known = r->have_uidl && state_has(r->state, e->uidl);
-		if (known && !p->all)
+		if (r->known[i] && !p->all)
 			continue;
 		if (p->max_size && e->size > p->max_size) {
 			r->skipped++;
@@ -550,6 +559,80 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 	return st;
 }
 
+/* The local side of a run: the state, an interrupted run settled (its
+ * Maildir files recorded, or its half batch cut off the mbox before the
+ * mbox is locked), the output opened. */
+static enum mp_status prepare_local(struct run *r, struct mp_error *err)
+{
+	const struct fetch_plan *plan = r->plan;
+	bool deliver = !plan->status && !plan->dry_run;
+	enum mp_status st = state_load(plan->state_path, &r->state, err);
+
+	if (st == MP_OK && deliver && plan->output == OUTPUT_MAILDIR)
+		st = open_output(r, err);
+	if (st == MP_OK) {
+		size_t recovered;
+		st = journal_replay(r->journal_path, r->md, r->state, plan->state_path,
+				    &recovered, err);
+		if (st == MP_OK && recovered && !plan->quiet)
+			fprintf(stderr, "%s: recovered %zu message(s) from an interrupted run\n",
+				r->cli->prog, recovered);
+	}
+	if (st == MP_OK && deliver && plan->output != OUTPUT_MAILDIR)
+		st = open_output(r, err);
+	if (st == MP_OK && r->md)
+		maildir_clean_tmp(r->md);
+	return st;
+}
+
+struct local_job {
+	struct run *run;
+	enum mp_status st;
+	struct mp_error err;
+};
+
+static void *local_thread(void *arg)
+{
+	struct local_job *job = arg;
+	job->st = prepare_local(job->run, &job->err);
+	return NULL;
+}
+
+/* Log in while the local side gets ready: the server spends most of a run
+ * with nothing new on TLS and login, and the state is read meanwhile. The
+ * thread starts once the connection stands, so that it does not slow the
+ * TLS handshake the server waits for. The threads share nothing but the
+ * run, each writing its own fields. A local failure wins: it is the one
+ * the user can mend, and the session left unused deletes nothing (POP3
+ * commits only at QUIT). */
+static enum mp_status prepare(struct run *r, struct mp_error *err)
+{
+	struct cli *cli = r->cli;
+	struct local_job job = { .run = r, .st = MP_OK };
+	pthread_t tid;
+
+	if (!cli->auth.user)
+		return mp_fail(err, MP_ERR_USAGE, "no user name: give user@ in the URL, "
+			       "--user, or user in the config");
+	enum mp_status st = pop3_open(&r->pop, &cli->server, err);
+	if (st != MP_OK) {
+		local_thread(&job);
+		goto out;
+	}
+	bool threaded = pthread_create(&tid, NULL, local_thread, &job) == 0;
+	if (!threaded)
+		local_thread(&job);
+	st = pop3_auth(r->pop, &cli->auth, err);
+	if (threaded)
+		pthread_join(tid, NULL);
+out:
+	if (job.st != MP_OK) {
+		*err = job.err;
+		return job.st;
+	}
+	return st;
+}
+
 enum mp_status fetch_run(struct cli *cli, const struct fetch_plan *plan,
 			 struct mp_error *err)
 {
@@ -566,31 +649,7 @@ enum mp_status fetch_run(struct cli *cli, const struct fetch_plan *plan,
 	enum mp_status st = lock_take(lock_path, "another popfetch for this account",
 				      &lock_fd, err);
 	if (st == MP_OK)
-		st = state_load(plan->state_path, &r.state, err);
-	/* An interrupted run is settled first: its Maildir files recorded,
-	 * or its half batch cut off the mbox before we lock the mbox. */
-	bool deliver = !plan->status && !plan->dry_run;
-	if (st == MP_OK && deliver && plan->output == OUTPUT_MAILDIR)
-		st = open_output(&r, err);
-	if (st == MP_OK) {
-		size_t recovered;
-		st = journal_replay(r.journal_path, r.md, r.state, plan->state_path,
-				    &recovered, err);
-		if (st == MP_OK && recovered && !plan->quiet)
-			fprintf(stderr, "%s: recovered %zu message(s) from an interrupted run\n",
-				cli->prog, recovered);
-	}
-	if (st == MP_OK && deliver && plan->output != OUTPUT_MAILDIR)
-		st = open_output(&r, err);
-	if (st == MP_OK && r.md)
-		maildir_clean_tmp(r.md);
-	if (st == MP_OK)
-		st = pop3_open(&r.pop, &cli->server, err);
-	if (st == MP_OK && cli->auth.user)
-		st = pop3_auth(r.pop, &cli->auth, err);
-	else if (st == MP_OK)
-		st = mp_fail(err, MP_ERR_USAGE, "no user name: give user@ in the URL, "
-			     "--user, or user in the config");
+		st = prepare(&r, err);
 	if (st == MP_OK)
 		st = session(&r, err);
 	if (!plan->status && !plan->dry_run)
@@ -604,6 +663,7 @@ enum mp_status fetch_run(struct cli *cli, const struct fetch_plan *plan,
 	mbox_close(r.mb);
 	free(r.entries);
 	free(r.got);
+	free(r.known);
 	state_free(r.state);
 	if (lock_fd >= 0)
 		lock_release(lock_fd);

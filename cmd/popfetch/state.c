@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 struct entry {
 	char *uidl;          /* NULL: empty slot; TOMBSTONE: removed */
+	size_t hash;         /* of uidl: most probes end without a strcmp */
 	time_t first, last;
 };
 
@@ -30,34 +32,46 @@ struct uidl_state {
 	size_t filled;       /* live + tombstones */
 };
 
+/* FNV-1a, then mixed so that UIDLs differing only in a few characters
+ * (servers number them) still spread over the table. */
 static size_t hash(const char *s)
 {
-	size_t h = 14695981039346656037ULL;
+	uint64_t h = 14695981039346656037ULL;
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (size_t)h;
 }
 
 static struct entry *find(const struct uidl_state *st, const char *uidl)
 {
 	if (!st->cap)
 		return NULL;
-	for (size_t i = hash(uidl) & (st->cap - 1);; i = (i + 1) & (st->cap - 1)) {
+	size_t h = hash(uidl);
+	for (size_t i = h & (st->cap - 1);; i = (i + 1) & (st->cap - 1)) {
 		struct entry *e = &st->slots[i];
 		if (!e->uidl)
 			return NULL;
-		if (e->uidl != TOMBSTONE && strcmp(e->uidl, uidl) == 0)
+		if (e->hash == h && e->uidl != TOMBSTONE && strcmp(e->uidl, uidl) == 0)
 			return e;
 	}
 }
 
 static void insert(struct uidl_state *st, char *uidl, time_t first, time_t last);
 
-static void grow(struct uidl_state *st)
+/* Room for n live entries at a load of at most 3/4. */
+static void reserve(struct uidl_state *st, size_t n)
 {
+	size_t cap = st->cap ? st->cap : 1024;
+	while ((n + 1) * 4 >= cap * 3)
+		cap *= 2;
+	if (cap == st->cap && (st->filled + 1) * 4 < st->cap * 3)
+		return;
 	struct entry *old = st->slots;
 	size_t oldcap = st->cap;
-	st->cap = oldcap ? oldcap * 2 : 1024;
+	st->cap = cap;
 	st->slots = mp_xcalloc(st->cap, sizeof *st->slots);
 	st->used = st->filled = 0;
 	for (size_t i = 0; i < oldcap; i++)
@@ -69,13 +83,13 @@ static void grow(struct uidl_state *st)
 static void insert(struct uidl_state *st, char *uidl, time_t first, time_t last)
 {
 	if ((st->filled + 1) * 4 >= st->cap * 3)
-		grow(st);
-	size_t i = hash(uidl) & (st->cap - 1);
+		reserve(st, st->used + 1);
+	size_t h = hash(uidl), i = h & (st->cap - 1);
 	while (st->slots[i].uidl && st->slots[i].uidl != TOMBSTONE)
 		i = (i + 1) & (st->cap - 1);
 	if (!st->slots[i].uidl)
 		st->filled++;
-	st->slots[i] = (struct entry){ uidl, first, last };
+	st->slots[i] = (struct entry){ uidl, h, first, last };
 	st->used++;
 }
 
@@ -106,14 +120,16 @@ void state_remove(struct uidl_state *st, const char *uidl)
 	}
 }
 
-bool state_touch(struct uidl_state *st, const char *uidl, time_t now)
+bool state_touch(struct uidl_state *st, const char *uidl, time_t now,
+		 bool *news)
 {
 	struct entry *e = find(st, uidl);
+	*news = false;
 	if (!e)
 		return false;
-	bool news = now - e->last > 86400;
+	*news = now - e->last > 86400;
 	e->last = now;
-	return news;
+	return true;
 }
 
 size_t state_prune(struct uidl_state *st, time_t now, time_t max_age)
@@ -147,31 +163,46 @@ static bool valid_uidl(const char *s, size_t len)
 	return true;
 }
 
+/* A count of seconds at *p, then at least one blank: p moves past both.
+ * Eighteen digits at most, so the value fits any time_t we use. */
+static bool parse_time(const char **p, const char *end, time_t *out)
+{
+	const char *q = *p;
+	long long v = 0;
+	while (q < end && q - *p < 18 && *q >= '0' && *q <= '9')
+		v = v * 10 + (*q++ - '0');
+	if (q == *p || q == end || (*q != ' ' && *q != '\t'))
+		return false;
+	while (q < end && (*q == ' ' || *q == '\t'))
+		q++;
+	*out = (time_t)v;
+	*p = q;
+	return true;
+}
+
 enum mp_status state_parse(const char *text, size_t len, const char *path,
 			   struct uidl_state **out, struct mp_error *err)
 {
 	struct uidl_state *st = mp_xcalloc(1, sizeof *st);
 	const char *p = text, *end = text + len;
 	unsigned line = 0;
+	/* A line is about 40 bytes: size the table once, not by doubling. */
+	reserve(st, len / 40);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl ? nl : end;
 		line++;
-		size_t n = (size_t)(eol - p);
-		if (n > 0 && p[0] != '#') {
-			char buf[128];
-			long long first, last;
-			int used = 0;
-			if (n >= sizeof buf)
+		if (eol > p && p[0] != '#') {
+			time_t first, last;
+			const char *q = p;
+			if (!parse_time(&q, eol, &first) || !parse_time(&q, eol, &last) ||
+			    !valid_uidl(q, (size_t)(eol - q)))
 				goto bad;
-			memcpy(buf, p, n);
-			buf[n] = '\0';
-			if (sscanf(buf, "%lld %lld %n", &first, &last, &used) != 2 ||
-			    used <= 0 || first < 0 || last < 0 ||
-			    !valid_uidl(buf + used, n - (size_t)used))
-				goto bad;
-			if (!find(st, buf + used))
-				insert(st, mp_xstrdup(buf + used), (time_t)first, (time_t)last);
+			char *uidl = mp_xstrndup(q, (size_t)(eol - q));
+			if (find(st, uidl))
+				free(uidl);
+			else
+				insert(st, uidl, first, last);
 		}
 		p = nl ? nl + 1 : end;
 	}

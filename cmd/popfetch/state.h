@@ -27,9 +27,11 @@ time_t state_first_seen(const struct uidl_state *st, const char *uidl);
 /* Record uidl as fetched now (no-op if known). */
 void state_add(struct uidl_state *st, const char *uidl, time_t now);
 void state_remove(struct uidl_state *st, const char *uidl);
-/* The server listed uidl now. True if that is news worth writing down:
- * the last listing noted is more than a day old. */
-bool state_touch(struct uidl_state *st, const char *uidl, time_t now);
+/* The server listed uidl now: true when uidl is recorded. *news says
+ * whether that is worth writing down: the last listing noted is more than
+ * a day old. */
+bool state_touch(struct uidl_state *st, const char *uidl, time_t now,
+		 bool *news);
 /* Forget entries the server has not listed for max_age seconds: a server
  * that briefly lists nothing must not make popfetch forget (and later
  * fetch again) what it has. */
