@@ -97,6 +97,22 @@ static enum mp_status settle(struct pop3_session *s, struct mp_error *err)
 	return fault(s, st);
 }
 
+/* Send one command, or two when second is not NULL, in one write with a
+ * pending CAPA; then read CAPA's answer, leaving theirs to the caller. */
+static enum mp_status send_settling(struct pop3_session *s, const char *first,
+				    const char *second, struct mp_error *err)
+{
+	enum mp_status st = conn_send_line(s->conn, first, CONN_SHOW_ALL, err);
+
+	if (st == MP_OK && second)
+		st = conn_send_line(s->conn, second, CONN_SHOW_ALL, err);
+	if (st == MP_OK)
+		st = conn_flush(s->conn, err);
+	if (st == MP_OK)
+		st = settle(s, err);
+	return fault(s, st);
+}
+
 /* Before a command: the session is in step and knows its capabilities. */
 static enum mp_status check_step(struct pop3_session *s, struct mp_error *err)
 {
@@ -432,15 +448,14 @@ static enum mp_status no_continuation(struct pop3_session *s,
 				"-ERR belongs"));
 }
 
-enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
-			 unsigned long long *size, struct mp_error *err)
+/* The reply to a STAT sent. */
+static enum mp_status stat_reply(struct pop3_session *s, unsigned long *count,
+				 unsigned long long *size, struct mp_error *err)
 {
 	enum pop3_status status;
 	char show[64];
-	enum mp_status st = check_step(s, err);
+	enum mp_status st = fault(s, read_status(s, &status, err));
 
-	if (st == MP_OK)
-		st = fault(s, command(s, "STAT", &status, err));
 	if (st == MP_OK)
 		st = no_continuation(s, status, err);
 	if (st != MP_OK)
@@ -454,6 +469,64 @@ enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
 			       "than %lu messages: '%s'", s->max_messages,
 			       shown(s->line, strlen(s->line), show));
 	return MP_OK;
+}
+
+enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
+			 unsigned long long *size, struct mp_error *err)
+{
+	enum mp_status st = check_fault(s, err);
+
+	if (st == MP_OK)
+		st = send_settling(s, "STAT", NULL, err);
+	return st == MP_OK ? stat_reply(s, count, size, err) : st;
+}
+
+/* The reply to "UIDL num": "+OK num uidl"; -ERR (no such message) leaves
+ * uidl empty. */
+static enum mp_status uidl_one_reply(struct pop3_session *s, unsigned long num,
+				     char uidl[72], struct mp_error *err)
+{
+	enum pop3_status status;
+	unsigned long got;
+	char show[64];
+	enum mp_status st = fault(s, read_status(s, &status, err));
+
+	uidl[0] = '\0';
+	if (st == MP_OK)
+		st = no_continuation(s, status, err);
+	if (st != MP_OK || status != POP3_OK)
+		return st;
+	if (!pop3_parse_uidl_line(s->line, strlen(s->line), s->max_messages,
+				  &got, uidl) || got != num) {
+		uidl[0] = '\0';
+		return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
+					"malformed reply to UIDL %lu: '%s'", num,
+					shown(s->line, strlen(s->line), show)));
+	}
+	return MP_OK;
+}
+
+enum mp_status pop3_glance(struct pop3_session *s, unsigned long num,
+			   struct pop3_glance *g, struct mp_error *err)
+{
+	char cmd[40];
+	bool together = num > 0 && pipelining(s);
+	enum mp_status st = check_fault(s, err);
+
+	memset(g, 0, sizeof *g);
+	snprintf(cmd, sizeof cmd, "UIDL %lu", num);
+	if (st == MP_OK)
+		st = send_settling(s, "STAT", together ? cmd : NULL, err);
+	if (st != MP_OK)
+		return st;
+	st = stat_reply(s, &g->count, &g->octets, err);
+	if (st != MP_OK && together)
+		return fault(s, st);    /* UIDL's answer left unread */
+	if (st != MP_OK || num == 0)
+		return st;
+	if (!together)
+		st = send_settling(s, cmd, NULL, err);
+	return st == MP_OK ? uidl_one_reply(s, num, g->uidl, err) : st;
 }
 
 /* What LIST and UIDL build. */
@@ -649,13 +722,9 @@ enum mp_status pop3_uidl(struct pop3_session *s, struct pop3_entry **entries,
 	*n = 0;
 	/* UIDL goes out with a pending CAPA: both answers in one round trip. */
 	if (st == MP_OK)
-		st = conn_send_line(s->conn, "UIDL", CONN_SHOW_ALL, err);
-	if (st == MP_OK)
-		st = conn_flush(s->conn, err);
-	if (st == MP_OK)
-		st = settle(s, err);
+		st = send_settling(s, "UIDL", NULL, err);
 	if (st != MP_OK)
-		return fault(s, st);
+		return st;
 	st = uidl_reply(s, &l, err);
 	if (st != MP_OK) {
 		free(l.v);

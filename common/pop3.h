@@ -29,6 +29,20 @@ struct conn *pop3_conn(struct pop3_session *s);
 enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
 			 unsigned long long *size, struct mp_error *err);
 
+/* The maildrop at a glance: STAT, and the UIDL of message num when num is
+ * not 0 ("" when the server has no such message). With PIPELINING, and
+ * with a pending CAPA, one round trip. A client that saw the maildrop
+ * whole can tell from this that nothing was added, without the UIDL
+ * listing, which is most of the server's work in a run with nothing new. */
+struct pop3_glance {
+	unsigned long count;
+	unsigned long long octets;
+	char uidl[72];
+};
+
+enum mp_status pop3_glance(struct pop3_session *s, unsigned long num,
+			   struct pop3_glance *g, struct mp_error *err);
+
 /* One message of the maildrop. */
 struct pop3_entry {
 	unsigned long num;           /* message number, 1-based */

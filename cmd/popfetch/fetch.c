@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "glance.h"
 #include "journal.h"
 #include "lock.h"
 #include "maildir.h"
@@ -41,6 +42,8 @@ struct run {
 	struct pop3_entry *entries;
 	size_t nentries;
 	bool have_uidl;
+	bool glanced;                  /* STAT before the listing: see glance.h */
+	struct pop3_glance seen;
 
 	/* the batch being fetched: indices into entries */
 	size_t *batch;
@@ -442,7 +445,18 @@ static size_t mark_known(struct run *r)
 static enum mp_status session(struct run *r, struct mp_error *err)
 {
 	const struct fetch_plan *p = r->plan;
-	enum mp_status st = pop3_uidl(r->pop, &r->entries, &r->nentries, err);
+	enum mp_status st;
+
+	if (glance_applies(p)) {
+		bool unchanged;
+		st = glance_check(r->pop, r->state, r->now, &r->seen, &unchanged, err);
+		if (st != MP_OK)
+			return st;
+		r->glanced = true;
+		if (unchanged)
+			return pop3_quit_nowait(r->pop, err);
+	}
+	st = pop3_uidl(r->pop, &r->entries, &r->nentries, err);
 	r->have_uidl = true;
 	if (st == MP_ERR_UNAVAILABLE) {
 		/* No UIDL: only "fetch everything and delete it" is safe. */
@@ -545,7 +559,12 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 	}
 	free(nums);
 	if (r->have_uidl) {
+		struct maildrop_summary sum;
 		r->state_dirty |= state_prune(r->state, r->now, FORGET_AFTER) > 0;
+		bool whole = st == MP_OK && r->glanced &&
+			     glance_summary(&r->seen, r->entries, r->nentries,
+					    r->state, r->now, &sum);
+		r->state_dirty |= state_set_summary(r->state, whole ? &sum : NULL);
 		/* A run that fetched and deleted nothing need not rewrite the
 		 * state: last-listed times a day stale are still fresh enough
 		 * for forgetting after 90 days. */

@@ -1,6 +1,8 @@
 #include "state.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +16,9 @@
 /* State files larger than this are not ours. */
 #define MAX_STATE_SIZE (256L * 1024 * 1024)
 #define HEADER "# mailpipe popfetch state 1: first-fetched last-listed uidl\n"
+/* The maildrop as last seen whole. A comment to readers that know no
+ * summary, so an older popfetch still reads the file. */
+#define SUMMARY "#@ maildrop "
 
 struct entry {
 	char *uidl;          /* NULL: empty slot; TOMBSTONE: removed */
@@ -30,6 +35,7 @@ struct uidl_state {
 	size_t cap;          /* power of two */
 	size_t used;         /* live entries */
 	size_t filled;       /* live + tombstones */
+	struct maildrop_summary summary;
 };
 
 /* FNV-1a, then mixed so that UIDLs differing only in a few characters
@@ -147,6 +153,31 @@ size_t state_prune(struct uidl_state *st, time_t now, time_t max_age)
 	return n;
 }
 
+const struct maildrop_summary *state_summary(const struct uidl_state *st)
+{
+	return st->summary.valid ? &st->summary : NULL;
+}
+
+static bool same_summary(const struct maildrop_summary *a,
+			 const struct maildrop_summary *b)
+{
+	if (!a->valid || !b->valid)
+		return a->valid == b->valid;
+	return a->count == b->count && a->octets == b->octets &&
+	       a->when == b->when && a->known == b->known &&
+	       !strcmp(a->last_uidl, b->last_uidl);
+}
+
+bool state_set_summary(struct uidl_state *st, const struct maildrop_summary *sum)
+{
+	struct maildrop_summary none = { .valid = false };
+	if (!sum)
+		sum = &none;
+	bool changed = !same_summary(&st->summary, sum);
+	st->summary = *sum;
+	return changed;
+}
+
 size_t state_count(const struct uidl_state *st)
 {
 	return st->used;
@@ -180,6 +211,38 @@ static bool parse_time(const char **p, const char *end, time_t *out)
 	return true;
 }
 
+static bool parse_count(const char **p, const char *end, unsigned long long *out)
+{
+	time_t v;
+	if (!parse_time(p, end, &v))
+		return false;
+	*out = (unsigned long long)v;
+	return true;
+}
+
+/* "COUNT OCTETS WHEN KNOWN LAST-UIDL". One that does not parse is
+ * dropped: the next run then lists the maildrop whole, which is always
+ * safe. */
+static void parse_summary(const char *p, const char *end,
+			  struct maildrop_summary *sum)
+{
+	unsigned long long count, octets, known;
+	time_t when;
+	memset(sum, 0, sizeof *sum);
+	if (!parse_count(&p, end, &count) || !parse_count(&p, end, &octets) ||
+	    !parse_time(&p, end, &when) || !parse_count(&p, end, &known) ||
+	    !valid_uidl(p, (size_t)(end - p)) || count == 0 ||
+	    count > ULONG_MAX || known > SIZE_MAX)
+		return;
+	sum->valid = true;
+	sum->count = (unsigned long)count;
+	sum->octets = octets;
+	sum->when = when;
+	sum->known = (size_t)known;
+	memcpy(sum->last_uidl, p, (size_t)(end - p));
+	sum->last_uidl[end - p] = '\0';
+}
+
 enum mp_status state_parse(const char *text, size_t len, const char *path,
 			   struct uidl_state **out, struct mp_error *err)
 {
@@ -192,7 +255,10 @@ enum mp_status state_parse(const char *text, size_t len, const char *path,
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl ? nl : end;
 		line++;
-		if (eol > p && p[0] != '#') {
+		if ((size_t)(eol - p) > strlen(SUMMARY) &&
+		    !memcmp(p, SUMMARY, strlen(SUMMARY))) {
+			parse_summary(p + strlen(SUMMARY), eol, &st->summary);
+		} else if (eol > p && p[0] != '#') {
 			time_t first, last;
 			const char *q = p;
 			if (!parse_time(&q, eol, &first) || !parse_time(&q, eol, &last) ||
@@ -263,6 +329,10 @@ enum mp_status state_save(const struct uidl_state *st, const char *path,
 	if (!f)
 		return mp_fail(err, MP_ERR_INTERNAL, "out of memory");
 	fputs(HEADER, f);
+	if (st->summary.valid)
+		fprintf(f, SUMMARY "%lu %llu %lld %zu %s\n", st->summary.count,
+			st->summary.octets, (long long)st->summary.when,
+			st->summary.known, st->summary.last_uidl);
 	for (size_t i = 0; i < st->cap; i++) {
 		const struct entry *e = &st->slots[i];
 		if (e->uidl && e->uidl != TOMBSTONE)

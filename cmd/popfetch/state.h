@@ -39,6 +39,26 @@ bool state_touch(struct uidl_state *st, const char *uidl, time_t now,
 size_t state_prune(struct uidl_state *st, time_t now, time_t max_age);
 size_t state_count(const struct uidl_state *st);
 
+/* The maildrop as a run last saw it whole, in keep mode, with every
+ * message in it recorded: a later run that finds STAT's count and octets
+ * and the last message's UIDL the same knows nothing was added, since
+ * servers number new mail after the old. */
+struct maildrop_summary {
+	bool valid;
+	unsigned long count;           /* at least 1 */
+	unsigned long long octets;
+	time_t when;                   /* when it was listed whole */
+	size_t known;                  /* UIDLs recorded then: a line taken
+					  out by hand (to fetch it again)
+					  makes the next run list */
+	char last_uidl[72];            /* UIDL of message number count */
+};
+
+/* NULL when there is none. */
+const struct maildrop_summary *state_summary(const struct uidl_state *st);
+/* Replace the summary (NULL: drop it); true when that changed it. */
+bool state_set_summary(struct uidl_state *st, const struct maildrop_summary *sum);
+
 enum mp_status state_save(const struct uidl_state *st, const char *path,
 			  struct mp_error *err);
 

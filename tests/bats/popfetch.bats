@@ -84,6 +84,55 @@ local_count() {
 	[ "$(pop3_count)" -eq 17 ]
 }
 
+# client_sent LINE: the -v trace on stderr shows the client sending LINE.
+client_sent() {
+	grep -qx "C: $1" <<<"$stderr"
+}
+
+@test "popfetch in keep mode: a rerun glances (STAT, the last UIDL) instead of listing; new mail, a replaced message, a UIDL taken out of the state and a day's age make it list" {
+	local st=$BATS_TEST_TMPDIR/pf.state
+	pop3_seed 5
+	fetch --maildir "$MD" --state "$st"
+	expect_status 0
+	expect_err "fetched 5 ("
+	grep -q '^#@ maildrop 5 ' "$st"
+	fetch --maildir "$MD" --state "$st" -v
+	expect_status 0
+	expect_err "fetched 0 ("
+	client_sent STAT
+	client_sent "UIDL 5"
+	refute client_sent UIDL
+	# New mail changes the count.
+	pop3_seed 2
+	fetch --maildir "$MD" --state "$st" -v
+	expect_err "fetched 2 ("
+	client_sent UIDL
+	grep -q '^#@ maildrop 7 ' "$st"
+	# One message gone and one come: the count is the same, the last UIDL
+	# is not.
+	rm "$(find "$MP_MAILDIR/new" "$MP_MAILDIR/cur" -type f | sort | head -n 1)"
+	pop3_seed 1
+	fetch --maildir "$MD" --state "$st"
+	expect_err "fetched 1 ("
+	[ "$(local_count "$MD")" -eq 8 ]
+	# A UIDL taken out of the state by hand is fetched again.
+	sed -i '$d' "$st"
+	fetch --maildir "$MD" --state "$st"
+	expect_err "fetched 1 ("
+	[ "$(local_count "$MD")" -eq 9 ]
+	# A glance a day old is not trusted.
+	sed -i 's/^\(#@ maildrop [0-9]* [0-9]*\) [0-9]*/\1 1000/' "$st"
+	fetch --maildir "$MD" --state "$st" -v
+	expect_err "fetched 0 ("
+	client_sent UIDL
+	# Deleting, popfetch always lists.
+	fetch --maildir "$MD" --state "$st" --delete -v
+	expect_status 0
+	refute client_sent STAT
+	[ "$(pop3_count)" -eq 0 ]
+	refute grep -q '^#@' "$st"
+}
+
 @test "popfetch -q prints nothing on success" {
 	pop3_seed 2
 	fetch --maildir "$MD" -q

@@ -147,7 +147,7 @@ MSG2_LF=$'Subject: two\n\nfirst half of two\nsecond half of two\n..\n'
 # half-way through message 2.
 fake_drop_mid_retr() {
 	{
-		fake_pop3_login
+		fake_pop3_login "+OK 2 $((${#MSG1_LF} + ${#MSG2_LF}))"
 		cat <<-EOF
 		C: ^UIDL\$
 		S: +OK
@@ -174,7 +174,9 @@ fake_whole() {
 	{
 		fake_pop3_login
 		cat <<-EOF
+		ON ^STAT\$ => +OK 2 $((${#MSG1_LF} + ${#MSG2_LF}))
 		ON ^LIST\$ => +OK\r\n1 ${#MSG1_LF}\r\n2 ${#MSG2_LF}\r\n.
+		ON ^UIDL 2\$ => +OK 2 uid-two
 		ON ^UIDL\$ => +OK\r\n1 uid-one\r\n2 uid-two\r\n.
 		ON ^RETR 1\$ => +OK\r\n$MSG1.
 		ON ^RETR 2\$ => +OK\r\n$MSG2.
@@ -212,34 +214,47 @@ fake_whole() {
 	fake_log | grep -q '^C: DELE 2$'
 }
 
-@test "nothing new: only UIDL and QUIT reach the server, and popfetch does not wait for QUIT's answer" {
+# idle_run NAME LINES...: a fake that logs in, plays LINES, then takes a
+# QUIT and answers it only after 3 s; popfetch must find nothing new and
+# not wait for that answer. The fake's log is left in NAME.log.
+idle_run() {
+	local name=$BATS_TEST_TMPDIR/$1 t0
+	shift
+	{
+		fake_pop3_login
+		printf '%s\n' "$@"
+		printf '%s\n' 'C: ^QUIT$' 'SLEEP 3' 'S: +OK bye'
+	} >"$name.script"
+	fake_start "$name.script"
+	t0=$SECONDS
+	mp_run popfetch $(fake_pop3_opts) --maildir "$MD" --keep --state "$STATE"
+	expect_status 0
+	expect_err "fetched 0 ("
+	[ $((SECONDS - t0)) -lt 3 ]
+	fake_log >"$name.log"
+	grep -q '^C: QUIT$' "$name.log"
+	refute grep -q '^C: LIST' "$name.log"
+	fake_stop
+}
+
+@test "nothing new: STAT and the last UIDL, or the UIDL listing when that glance is a day old; never LIST, and QUIT's answer is not awaited" {
+	local octets=$((${#MSG1_LF} + ${#MSG2_LF}))
 	fake_whole
 	mp_run popfetch $(fake_pop3_opts) --maildir "$MD" --keep --state "$STATE"
 	expect_status 0
 	fake_wait
 	fake_stop
-	{
-		fake_pop3_login
-		cat <<-EOF
-		C: ^UIDL\$
-		S: +OK
-		S: 1 uid-one
-		S: 2 uid-two
-		S: .
-		C: ^QUIT\$
-		SLEEP 3
-		S: +OK bye
-		EOF
-	} >"$BATS_TEST_TMPDIR/idle.script"
-	fake_start "$BATS_TEST_TMPDIR/idle.script"
-	local t0=$SECONDS
-	mp_run popfetch $(fake_pop3_opts) --maildir "$MD" --keep --state "$STATE"
-	expect_status 0
-	expect_err "fetched 0 ("
-	[ $((SECONDS - t0)) -lt 3 ]
-	fake_log >"$BATS_TEST_TMPDIR/idle.log"
-	grep -q '^C: QUIT$' "$BATS_TEST_TMPDIR/idle.log"
-	refute grep -q '^C: LIST' "$BATS_TEST_TMPDIR/idle.log"
+	grep -q "^#@ maildrop 2 $octets [0-9]* 2 uid-two\$" "$STATE" || { cat "$STATE"; false; }
+	# The maildrop as it was: STAT and message 2's UIDL say so.
+	idle_run glance 'C: ^STAT$' "S: +OK 2 $octets" 'C: ^UIDL 2$' 'S: +OK 2 uid-two'
+	refute grep -q '^C: UIDL$' "$BATS_TEST_TMPDIR/glance.log"
+	# A day later the glance is not trusted: the whole listing, once.
+	sed -i 's/^\(#@ maildrop [0-9]* [0-9]*\) [0-9]*/\1 1000/' "$STATE"
+	idle_run listed 'C: ^STAT$' "S: +OK 2 $octets" \
+		'C: ^UIDL$' 'S: +OK' 'S: 1 uid-one' 'S: 2 uid-two' 'S: .'
+	# ... after which the glance is fresh again.
+	refute grep -q '^#@ maildrop 2 [0-9]* 1000 ' "$STATE"
+	grep -q '^#@ maildrop 2 ' "$STATE"
 	[ "$(find "$MD/new" -type f | wc -l)" -eq 2 ]
 }
 
@@ -510,10 +525,17 @@ hostile() {
 	refute grep -qv '^#' "$STATE"
 }
 
-# fake_after_login: the fake logs in, then plays the lines on stdin.
+# fake_after_login [STAT]: the fake logs in, answers the STAT of a run in
+# keep mode (default "+OK 1 100"; "none": no STAT comes), then plays the
+# lines on stdin.
 fake_after_login() {
+	local stat=${1:-+OK 1 100}
 	{
-		fake_pop3_login
+		if [ "$stat" = none ]; then
+			fake_pop3_login
+		else
+			fake_pop3_login "$stat"
+		fi
 		cat
 	} >"$BATS_TEST_TMPDIR/hostile.script"
 	fake_start "$BATS_TEST_TMPDIR/hostile.script"
@@ -576,7 +598,7 @@ fake_after_login() {
 	hostile 76
 	fake_stop
 	# Without UIDL, --all --delete goes by LIST alone.
-	fake_after_login <<-'EOF'
+	fake_after_login none <<-'EOF'
 	C: ^UIDL$
 	S: -ERR no UIDL here
 	C: ^LIST$

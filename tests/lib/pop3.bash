@@ -30,8 +30,10 @@
 #                           the Maildir/mbox holds every seeded message once
 #   state_files             popfetch's state files in the default place
 #   no_local_mail MAILDIR   nothing in new/ or cur/
-#   fake_pop3_login         the fake-server script lines for greeting, CAPA and
-#                           USER/PASS; fake_pop3_opts: popfetch's options to
+#   fake_pop3_login [STAT]  the fake-server script lines for greeting, CAPA and
+#                           USER/PASS, then the answer STAT gets when given
+#                           (a run in keep mode glances with STAT before it
+#                           lists); fake_pop3_opts: popfetch's options to
 #                           reach the fake (--tls=no --allow-plaintext-auth)
 #   endless_pop3_start MODE a POP3 server whose LIST or UIDL never ends
 #                           (MODE list or uidl; ENDLESS_PORT);
@@ -462,6 +464,7 @@ fake_pop3_login() {
 	S: RESP-CODES
 	S: .
 	EOF
+	[ $# -eq 0 ] || printf 'C: ^STAT$\nS: %s\n' "$1"
 }
 
 fake_pop3_opts() {
@@ -508,6 +511,8 @@ endless_pop3_start() {
 	        c.sendall(b"+OK\r\nUSER\r\nUIDL\r\n.\r\n")
 	    elif cmd.startswith((b"USER", b"PASS")):
 	        c.sendall(b"+OK\r\n")
+	    elif cmd == b"STAT":
+	        c.sendall(b"+OK 1 100\r\n")
 	    elif cmd == b"UIDL" and mode != "uidl":
 	        c.sendall(b"+OK\r\n1 uid-1\r\n.\r\n")
 	    elif cmd == b"LIST" and mode == "list" or cmd == b"UIDL" and mode == "uidl":

@@ -39,6 +39,7 @@ struct fake {
 	const char *stat_reply;       /* verbatim answers, or NULL */
 	const char *list_reply;
 	const char *uidl_reply;
+	const char *uidl_one_reply;   /* verbatim answer to "UIDL n", or NULL */
 	const char *pass_reply;
 	unsigned long retr_err_num;   /* RETR of this message gets retr_err */
 	const char *retr_err;
@@ -201,6 +202,15 @@ static int serve(int fd, const void *arg)
 				say(fd, buf);
 			}
 			say(fd, ".\r\n");
+		} else if (sscanf(line, "UIDL %lu", &num) == 1) {
+			if (f->uidl_one_reply)
+				say(fd, f->uidl_one_reply);
+			else if (num < 1 || num > f->nmsgs)
+				say(fd, "-ERR no such message\r\n");
+			else {
+				snprintf(buf, sizeof buf, "+OK %lu uid-%lu\r\n", num, num);
+				say(fd, buf);
+			}
 		} else if (sscanf(line, "RETR %lu", &num) == 1) {
 			if (num == f->retr_err_num) {
 				say(fd, f->retr_err);
@@ -895,6 +905,77 @@ static void test_capa_after_login(void)
 	}
 }
 
+/* STAT and "UIDL n" at a glance: one write after a pending CAPA with
+ * PIPELINING, one at a time without; a missing message is "", a wrong
+ * answer a protocol error. */
+static void test_glance(void)
+{
+	const char *msgs[] = { m_dots, m_bytes, m_dots };
+	struct fake f = { .caps = CAPS_PIPE, .msgs = msgs, .nmsgs = 3 };
+	struct mp_auth auth = { .user = "alice", .mech = "USER",
+				.allow_plaintext = true,
+				.get_secret = give_password };
+	struct mp_error err = { 0 };
+	struct pop3_glance g;
+	struct sess x;
+
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		is_int(pop3_glance(x.s, 3, &g, &err), MP_OK, "glance (%s)", err.msg);
+		is_int((long)g.count, 3, "STAT's count");
+		ok(g.octets == wire_size(m_dots) * 2 + wire_size(m_bytes),
+		   "STAT's octets");
+		is_str(g.uidl, "uid-3", "message 3's UIDL");
+		is_int(pop3_glance(x.s, 4, &g, &err), MP_OK, "glance past the end");
+		is_str(g.uidl, "", "no message 4: no UIDL");
+		is_int(pop3_glance(x.s, 0, &g, &err), MP_OK, "STAT alone");
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		ok(same_read(x.raw, x.reads, "CAPA\r\nSTAT\r\nUIDL 3\r\n", "UIDL 3\r\n"),
+		   "CAPA, STAT and UIDL 3 in one write");
+		ok(!has(x.raw, "UIDL 0"), "no UIDL for number 0");
+		sess_free(&x);
+	}
+
+	f.caps = CAPS_PLAIN;
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		is_int(pop3_glance(x.s, 2, &g, &err), MP_OK, "glance (%s)", err.msg);
+		is_str(g.uidl, "uid-2", "message 2's UIDL");
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		ok(has(x.raw, "STAT\r\nUIDL 2\r\n") &&
+		   !same_read(x.raw, x.reads, "STAT\r\n", "UIDL 2\r\n"),
+		   "without PIPELINING, UIDL 2 after STAT's answer");
+		sess_free(&x);
+	}
+
+	f.caps = CAPS_PIPE;
+	f.uidl_one_reply = "+OK 2 uid-2\r\n";
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		is_int(pop3_glance(x.s, 3, &g, &err), MP_ERR_PROTOCOL,
+		       "an answer for another message: protocol error (%s)", err.msg);
+		is_str(g.uidl, "", "and no UIDL");
+		sess_end(&x);
+		sess_free(&x);
+	}
+	f.uidl_one_reply = NULL;
+	f.stat_reply = "-ERR [SYS/TEMP] no\r\n";
+	if (sess_open(&x, &f)) {
+		unsigned long count;
+		unsigned long long size;
+
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "login (%s)", err.msg);
+		ok(pop3_glance(x.s, 3, &g, &err) != MP_OK, "STAT refused: an error");
+		ok(pop3_stat(x.s, &count, &size, &err) != MP_OK &&
+		   has(err.msg, "earlier error"),
+		   "UIDL's answer unread: the session is out of step");
+		sess_end(&x);
+		sess_free(&x);
+	}
+}
+
 static void test_retr_exact(void)
 {
 	char *big = big_message(3000);
@@ -1311,6 +1392,7 @@ int main(void)
 	test_stat_hostile();
 	test_auth_codes();
 	test_capa_after_login();
+	test_glance();
 	test_retr_oversize();
 	test_retr_exact();
 	test_retr_long_lines();

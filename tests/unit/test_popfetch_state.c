@@ -204,6 +204,75 @@ static void test_round_trip(void)
 	rmdir(dir);
 }
 
+/* The maildrop summary: a comment line to older readers, dropped when it
+ * does not parse (the next run then lists), kept through save and load. */
+static void test_summary(void)
+{
+	static const char *const bad[] = {
+		"#@ maildrop 0 0 100 0 u\n",        /* no messages */
+		"#@ maildrop 3 10 100 3\n",          /* no UIDL */
+		"#@ maildrop 3 10 100 3 a b\n",      /* a blank in it */
+		"#@ maildrop x 10 100 3 u\n",
+		"#@ maildrop 3 10 100 u\n",          /* the count of UIDLs left out */
+	};
+	struct mp_error err = { 0 };
+	enum mp_status st;
+	struct uidl_state *s = parse("# header\n#@ maildrop 3 4096 1700000000 2 uid-3\n"
+				     "1 2 uid-1\n1 2 uid-3\n", &st, &err);
+	const struct maildrop_summary *sum = s ? state_summary(s) : NULL;
+
+	ok(sum && sum->count == 3 && sum->octets == 4096 &&
+	   sum->when == 1700000000 && sum->known == 2 &&
+	   !strcmp(sum->last_uidl, "uid-3"), "a summary line is read");
+	is_int(s ? (long)state_count(s) : -1, 2, "and is no UIDL");
+	state_free(s);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[200];
+
+		snprintf(text, sizeof text, "%s7 8 fine\n", bad[i]);
+		s = parse(text, &st, &err);
+		ok(st == MP_OK && s && !state_summary(s) && state_count(s) == 1,
+		   "bad summary %zu dropped, the rest kept", i);
+		state_free(s);
+	}
+
+	s = parse("1 2 a\n", &st, &err);
+	if (!s)
+		return;
+	ok(!state_summary(s), "none in a file without one");
+	struct maildrop_summary set = { .valid = true, .count = 9, .octets = 77,
+					.when = 1234, .known = 1 };
+	strcpy(set.last_uidl, "last");
+	ok(state_set_summary(s, &set), "setting one changes the state");
+	ok(!state_set_summary(s, &set), "setting it again does not");
+	set.when++;
+	ok(state_set_summary(s, &set), "a new time does");
+
+	char dir[] = "/tmp/mp-pfsum-XXXXXX", path[64];
+	struct uidl_state *back = NULL;
+	if (mkdtemp(dir)) {
+		snprintf(path, sizeof path, "%s/state", dir);
+		is_int(state_save(s, path, &err), MP_OK, "saved (%s)", err.msg);
+		is_int(state_load(path, &back, &err), MP_OK, "loaded (%s)", err.msg);
+		sum = back ? state_summary(back) : NULL;
+		ok(sum && sum->count == 9 && sum->octets == 77 && sum->when == 1235 &&
+		   sum->known == 1 && !strcmp(sum->last_uidl, "last"),
+		   "the summary survives a round trip");
+		state_free(back);
+		back = NULL;
+		ok(state_set_summary(s, NULL), "dropping it changes the state");
+		ok(!state_set_summary(s, NULL), "dropping none does not");
+		is_int(state_save(s, path, &err), MP_OK, "saved without (%s)", err.msg);
+		is_int(state_load(path, &back, &err), MP_OK, "loaded (%s)", err.msg);
+		ok(back && !state_summary(back) && state_has(back, "a"),
+		   "gone after a round trip");
+		state_free(back);
+		unlink(path);
+		rmdir(dir);
+	}
+	state_free(s);
+}
+
 int main(void)
 {
 	test_parse();
@@ -211,5 +280,6 @@ int main(void)
 	test_many();
 	test_touch_prune();
 	test_round_trip();
+	test_summary();
 	return tap_done();
 }
