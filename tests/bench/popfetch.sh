@@ -18,7 +18,9 @@
 #      (target: mpop_time / popfetch_time >= 1.0); popfetch picks
 #      SCRAM-SHA-256 where mpop sends PLAIN, so two more rows run both
 #      tools on one mechanism (popfetch --auth plain, mpop's auth
-#      scram-sha-256) to show what that choice costs
+#      scram-sha-256) to show what that choice costs. Each popfetch rerun
+#      glances (STAT and the last UIDL) rather than listing, as any run
+#      in keep mode within a day of a full listing does.
 #   3. one BENCH_BIG_MB MiB message added on the server and fetched:
 #      peak RSS (target: popfetch under 16 MiB)
 #
