@@ -142,18 +142,26 @@ static bool split(time_t t, int64_t *y, int *m, int *d, int64_t *sod)
 	return *y >= 0 && *y <= 9999;
 }
 
+/* split, or the error for a time it cannot write (out emptied). */
+static enum mp_status split_writable(time_t t, int64_t *y, int *m, int *d,
+				     int64_t *sod, char *out, struct mp_error *err)
+{
+	if (split(t, y, m, d, sod))
+		return MP_OK;
+	out[0] = '\0';
+	return mp_fail(err, MP_ERR_DATA, "time %lld is outside the years 0-9999",
+		       (long long)t);
+}
+
 enum mp_status imapdate_format(time_t t, char out[IMAPDATE_TIME_LEN + 1],
 			       struct mp_error *err)
 {
 	int64_t y, sod;
 	int m, d;
+	enum mp_status st = split_writable(t, &y, &m, &d, &sod, out, err);
 
-	if (!split(t, &y, &m, &d, &sod)) {
-		out[0] = '\0';
-		return mp_fail(err, MP_ERR_DATA,
-			       "time %lld is outside the years 0-9999",
-			       (long long)t);
-	}
+	if (st != MP_OK)
+		return st;
 	/* The fields are in range (split checked them), so this fits. */
 	int n = snprintf(out, IMAPDATE_TIME_LEN + 1, "%02d-%s-%04d %02d:%02d:%02d +0000",
 			 d, months[m - 1], (int)y, (int)(sod / 3600),
@@ -203,13 +211,10 @@ enum mp_status imapdate_format_date(time_t t, char out[IMAPDATE_DATE_LEN + 1],
 {
 	int64_t y, sod;
 	int m, d;
+	enum mp_status st = split_writable(t, &y, &m, &d, &sod, out, err);
 
-	if (!split(t, &y, &m, &d, &sod)) {
-		out[0] = '\0';
-		return mp_fail(err, MP_ERR_DATA,
-			       "time %lld is outside the years 0-9999",
-			       (long long)t);
-	}
+	if (st != MP_OK)
+		return st;
 	snprintf(out, IMAPDATE_DATE_LEN + 1, "%d-%s-%04d", d, months[m - 1],
 		 (int)y);
 	return MP_OK;
