@@ -193,7 +193,7 @@ static void status_text(const struct imapp_resp *r, char *buf, size_t size)
 {
 	char text[200];
 
-	imapp_printable(r->text, strlen(r->text), text, sizeof text);
+	mp_printable(r->text, strlen(r->text), text, sizeof text);
 	if (r->code[0])
 		snprintf(buf, size, "[%s] %s", r->code, text);
 	else
@@ -215,7 +215,7 @@ static void untagged(struct imap_session *s)
 		s->bye = mp_xstrdup(text[0] ? text : "(no reason given)");
 	}
 	if (r->type == IMAPP_T_COND && !strcasecmp(r->code, "ALERT")) {
-		imapp_printable(r->text, strlen(r->text), text, sizeof text);
+		mp_printable(r->text, strlen(r->text), text, sizeof text);
 		free(s->alert);
 		s->alert = mp_xstrdup(text);
 		conn_trace_note(s->conn, "server alert: %s", text);
@@ -347,7 +347,7 @@ static enum mp_status wait_for(struct imap_session *s, const char *tag,
 		if (strcmp(r->tag, tag) != 0) {
 			char shown[40];
 
-			imapp_printable(r->tag, strlen(r->tag), shown, sizeof shown);
+			mp_printable(r->tag, strlen(r->tag), shown, sizeof shown);
 			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
 						"response for unknown tag '%s'",
 						shown));
@@ -419,7 +419,7 @@ static enum mp_status greeting(struct imap_session *s, struct mp_error *err)
 
 	if (st != MP_OK)
 		return st;
-	imapp_printable(line, len, shown, sizeof shown);
+	mp_printable(line, len, shown, sizeof shown);
 	s->greeting = mp_xmalloc(len + 1);
 	memcpy(s->greeting, line, len);
 	s->greeting[len] = '\0';
@@ -918,7 +918,7 @@ static void folder_what(const char *verb, const char *folder, char *buf,
 {
 	char name[120];
 
-	imapp_printable(folder, strlen(folder), name, sizeof name);
+	mp_printable(folder, strlen(folder), name, sizeof name);
 	snprintf(buf, size, "%s '%s' failed", verb, name);
 }
 
@@ -1653,7 +1653,7 @@ enum mp_status imap_fetch_bodies(struct imap_session *s, const uint32_t *uids,
 		if (k == ninflight) {
 			char tag[40];
 
-			imapp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
+			mp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
 			st = fault(s, mp_fail(err, MP_ERR_PROTOCOL,
 					      "response for unknown tag '%s'", tag));
 			break;
@@ -1713,7 +1713,7 @@ static void search_bad(struct search *x, const char *why, const char *p,
 		return;
 	while (k < len && k < 40 && p[k] != '\r' && p[k] != '\n')
 		k++;
-	imapp_printable(p, k, at, sizeof at);
+	mp_printable(p, k, at, sizeof at);
 	if (at[0])
 		snprintf(x->bad, sizeof x->bad, "%s at '%s'", why, at);
 	else
@@ -1837,7 +1837,7 @@ static enum mp_status search_wait(struct imap_session *s, struct search *x,
 		if (strcmp(r->tag, s->tag) != 0) {
 			char tag[40];
 
-			imapp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
+			mp_printable(r->tag, strlen(r->tag), tag, sizeof tag);
 			return fault(s, mp_fail(err, MP_ERR_PROTOCOL,
 						"response for unknown tag '%s'", tag));
 		}

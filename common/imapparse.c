@@ -67,25 +67,6 @@ static const char *type_name(enum imapp_type t)
 	}
 }
 
-void imapp_printable(const char *s, size_t len, char *out, size_t size)
-{
-	size_t k = 0, room = size - 1;
-	bool cut = len > room;
-
-	if (cut)
-		room -= 3;
-	for (size_t i = 0; i < len && k < room; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		out[k++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	if (cut) {
-		memcpy(out + k, "...", 3);
-		k += 3;
-	}
-	out[k] = '\0';
-}
-
 static enum imapp_step fail(struct imapp *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -102,7 +83,7 @@ static enum imapp_step fail(struct imapp *p, const char *fmt, ...)
 	if (n < 0)
 		n = 0;
 	if ((size_t)n < sizeof p->error && p->line) {
-		imapp_printable(p->line, p->len, shown, sizeof shown);
+		mp_printable(p->line, p->len, shown, sizeof shown);
 		snprintf(p->error + n, sizeof p->error - (size_t)n, ": '%s'",
 			 shown);
 	}

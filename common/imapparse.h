@@ -170,8 +170,5 @@ enum imapp_step imapp_literal(struct imapp *p, const char *data, size_t len);
 /* Free what the parser holds; it may be begun again afterwards. */
 void imapp_free(struct imapp *p);
 
-/* Copy s[0..len) into out (size >= 8) for an error message: bytes outside
- * 0x20-0x7e become '?', and a copy cut short ends in "...". */
-void imapp_printable(const char *s, size_t len, char *out, size_t size);
 
 #endif

@@ -49,20 +49,10 @@ struct pop3_session {
 	size_t nsizes;
 };
 
-/* Up to 60 bytes of a server line for an error message, non-printable
- * bytes shown as '?', "..." when cut. */
+/* A server line as an error message may show it: see mp_printable. */
 static const char *shown(const char *line, size_t len, char out[64])
 {
-	size_t k = 0;
-
-	for (size_t i = 0; i < len && k < 60; i++) {
-		unsigned char ch = (unsigned char)line[i];
-
-		out[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	if (len > 60)
-		memcpy(out + k, "...", 3), k += 3;
-	out[k] = '\0';
+	mp_printable(line, len, out, 64);
 	return out;
 }
 

@@ -110,6 +110,25 @@ void mp_wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+void mp_printable(const char *s, size_t len, char *out, size_t size)
+{
+	size_t k = 0, room = size - 1;
+	bool cut = len > room;
+
+	if (cut)
+		room -= 3;
+	for (size_t i = 0; i < len && k < room; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[k++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	if (cut) {
+		memcpy(out + k, "...", 3);
+		k += 3;
+	}
+	out[k] = '\0';
+}
+
 int mp_hexdigit(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

@@ -19,6 +19,10 @@ bool mp_word_in_list(const char *list, const char *word);
 /* Case-insensitive prefix test: returns the rest of s after prefix, or NULL. */
 const char *mp_skip_prefix(const char *s, const char *prefix);
 
+/* Copy s[0..len) into out (size >= 8) for a message on a terminal: bytes
+ * outside 0x20-0x7e become '?', and a copy cut short ends in "...". */
+void mp_printable(const char *s, size_t len, char *out, size_t size);
+
 /* The value of a hex digit (either case), or -1. */
 int mp_hexdigit(unsigned char c);
 

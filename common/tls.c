@@ -129,22 +129,6 @@ static const char *why(int r, char buf[160])
 	return buf;
 }
 
-/* Copy a string that came from a certificate, showing anything but
- * printable ASCII as '?': it ends up in messages on a terminal. */
-static void copy_clean(char *dst, size_t size, const char *src, size_t n)
-{
-	size_t i;
-
-	if (size == 0)
-		return;
-	for (i = 0; i < n && i + 1 < size; i++) {
-		unsigned char ch = (unsigned char)src[i];
-
-		dst[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	dst[i] = '\0';
-}
-
 static void get_dn(gnutls_x509_crt_t crt, bool issuer, char *dst, size_t size)
 {
 	gnutls_datum_t d = { NULL, 0 };
@@ -155,7 +139,7 @@ static void get_dn(gnutls_x509_crt_t crt, bool issuer, char *dst, size_t size)
 		mp_strlcpy(dst, "?", size);
 		return;
 	}
-	copy_clean(dst, size, (const char *)d.data, d.size);
+	mp_printable((const char *)d.data, d.size, dst, size);
 	gnutls_free(d.data);
 }
 
@@ -293,7 +277,7 @@ static void describe_owner(gnutls_x509_crt_t leaf, char *dst, size_t size)
 				       clean, sizeof clean))
 				continue;
 		} else {
-			copy_clean(clean, sizeof clean, name, nlen);
+			mp_printable(name, nlen, clean, sizeof clean);
 		}
 		snprintf(dst + used, size - used, "%s%s",
 			 shown ? ", " : "; names: ", clean);
@@ -384,8 +368,8 @@ static enum mp_status explain_status(struct tls *t, unsigned status,
 
 		if (gnutls_certificate_verification_status_print(status,
 				GNUTLS_CRT_X509, &out, 0) == 0 && out.data) {
-			copy_clean(reason, sizeof reason, (const char *)out.data,
-				   out.size);
+			mp_printable((const char *)out.data, out.size, reason,
+				     sizeof reason);
 			gnutls_free(out.data);
 		} else {
 			mp_strlcpy(reason, "verification failed", sizeof reason);

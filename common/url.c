@@ -50,17 +50,6 @@ static bool is_ctl(unsigned char c)
 	return c < 0x20 || c == 0x7f;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode the user part s[0..len) into out (outsize bytes). */
 static enum mp_status decode_user(const char *s, size_t len, char *out,
 				  size_t outsize, struct mp_error *err)
@@ -83,8 +72,8 @@ static enum mp_status decode_user(const char *s, size_t len, char *out,
 			if (i + 2 >= len)
 				hi = lo = -1;
 			else {
-				hi = hexval((unsigned char)s[i + 1]);
-				lo = hexval((unsigned char)s[i + 2]);
+				hi = mp_hexdigit((unsigned char)s[i + 1]);
+				lo = mp_hexdigit((unsigned char)s[i + 2]);
 			}
 			if (hi < 0 || lo < 0)
 				return mp_fail(err, MP_ERR_USAGE,
@@ -156,7 +145,7 @@ static enum mp_status parse_hostport(const char *s, size_t len,
 			return mp_fail(err, MP_ERR_USAGE,
 				       "empty IPv6 address in server URL");
 		for (size_t i = 0; i < hlen; i++)
-			if (hexval((unsigned char)host[i]) < 0 &&
+			if (mp_hexdigit((unsigned char)host[i]) < 0 &&
 			    host[i] != ':' && host[i] != '.')
 				return mp_fail(err, MP_ERR_USAGE,
 					       "bad IPv6 address '%.*s' in server URL",

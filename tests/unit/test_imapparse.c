@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "imapparse.h"
+#include "strutil.h"
 #include "tap.h"
 
 /* What feeding a wire text produced. */
@@ -321,7 +322,7 @@ static void test_fetch(void)
 		char shown[80];
 
 		feed(&p, bad[i], strlen(bad[i]), &f);
-		imapp_printable(bad[i], strlen(bad[i]) - 2, shown, sizeof shown);
+		mp_printable(bad[i], strlen(bad[i]) - 2, shown, sizeof shown);
 		ok(f.step == IMAPP_ERROR && has(p.error, "FETCH"),
 		   "malformed: %s (%s)", shown, p.error);
 	}
@@ -551,19 +552,6 @@ static void test_other(void)
 	imapp_free(&p);
 }
 
-static void test_printable(void)
-{
-	char out[16];
-
-	imapp_printable("abc", 3, out, sizeof out);
-	is_str(out, "abc", "short text as it is");
-	imapp_printable("a\x1b[31mb\xff", 8, out, sizeof out);
-	is_str(out, "a?[31mb?", "escape and 8-bit bytes as '?'");
-	imapp_printable("0123456789abcdefghij", 20, out, sizeof out);
-	is_str(out, "0123456789ab...", "cut with '...'");
-	ok(strlen(out) == sizeof out - 1, "fills the buffer exactly");
-}
-
 int main(void)
 {
 	test_status();
@@ -573,6 +561,5 @@ int main(void)
 	test_list();
 	test_status_data();
 	test_other();
-	test_printable();
 	return tap_done();
 }

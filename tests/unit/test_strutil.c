@@ -70,6 +70,19 @@ static void test_hexdigit(void)
 	is_int(mp_hexdigit(0xff), -1, "8-bit is none");
 }
 
+static void test_printable(void)
+{
+	char out[16];
+
+	mp_printable("abc", 3, out, sizeof out);
+	is_str(out, "abc", "short text as it is");
+	mp_printable("a\x1b[31mb\xff", 8, out, sizeof out);
+	is_str(out, "a?[31mb?", "escape and 8-bit bytes as '?'");
+	mp_printable("0123456789abcdefghij", 20, out, sizeof out);
+	is_str(out, "0123456789ab...", "cut with '...'");
+	ok(strlen(out) == sizeof out - 1, "fills the buffer exactly");
+}
+
 static void test_alloc(void)
 {
 	char *s = mp_xstrdup("abc");
@@ -138,6 +151,7 @@ int main(void)
 	test_word_in_list();
 	test_skip_prefix();
 	test_hexdigit();
+	test_printable();
 	test_alloc();
 	test_wipe();
 	test_error();
