@@ -295,6 +295,59 @@ static inline char *slurp(const char *path, size_t *len)
 	return s ? s : calloc(1, 1);   /* a log never written reads empty */
 }
 
+/* --- one case, client side --- */
+
+/* A fake child serving one connection, the client's protocol trace, and,
+ * after fake_run_end, the child's status; after fake_run_logs, its logs. */
+struct fake_run {
+	struct server_opts so;       /* aimed at the fake */
+	pid_t pid;
+	FILE *trace;
+	char *trace_buf;
+	size_t trace_size;
+	char *raw, *reads;           /* what the child read, and how */
+	size_t raw_len;
+	int child;                   /* the child's exit status */
+};
+
+/* Start a child that runs serve(fd, arg) for at most limit_s seconds and
+ * aim x->so at it. False, with a failed check, if that cannot be done. */
+static inline bool fake_run_start(struct fake_run *x,
+				  int (*serve)(int fd, const void *arg),
+				  const void *arg, unsigned limit_s,
+				  const char *scheme, unsigned timeout_ms)
+{
+	unsigned port;
+
+	memset(x, 0, sizeof *x);
+	x->pid = spawn(serve, arg, limit_s, &port);
+	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
+	return fake_server_opts(&x->so, scheme, port, timeout_ms, x->trace);
+}
+
+/* Once the client closed: reap the child and end the trace. */
+static inline void fake_run_end(struct fake_run *x, unsigned limit_s)
+{
+	x->child = reap(x->pid, limit_s);
+	if (x->trace)
+		fclose(x->trace);
+	x->trace = NULL;
+}
+
+/* What the ended child read, and how. */
+static inline void fake_run_logs(struct fake_run *x, const struct fake_logs *l)
+{
+	x->raw = slurp(l->raw, &x->raw_len);
+	x->reads = slurp(l->reads, NULL);
+}
+
+static inline void fake_run_free(struct fake_run *x)
+{
+	free(x->trace_buf);
+	free(x->raw);
+	free(x->reads);
+}
+
 /* Which read() (0-based) in a reads log brought the byte at off, or -1. */
 static inline long read_index(const char *reads, size_t off)
 {

@@ -33,8 +33,6 @@ static int tap_count, tap_failed;
 	ok(tap_g_ == tap_w_, __VA_ARGS__); \
 	if (tap_g_ != tap_w_) printf("#   got:  %lld\n#   want: %lld\n", tap_g_, tap_w_); \
 } while (0)
-
-/* Print the plan and return the exit status for main(). */
 /* The contents of path, NUL-terminated (len: its length, may be NULL);
  * NULL if it cannot be opened. */
 static inline char *tap_slurp(const char *path, size_t *len)
@@ -66,6 +64,29 @@ static inline char *tap_slurp(const char *path, size_t *len)
 	return buf;
 }
 
+static inline void tap_skip(const char *why)
+{
+	tap_count++;
+	printf("ok %d # SKIP %s\n", tap_count, why);
+}
+
+/* This process's peak resident size in KiB (VmHWM), or -1. */
+static inline long tap_peak_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Print the plan and return the exit status for main(). */
 static inline int tap_done(void)
 {
 	printf("1..%d\n", tap_count);

@@ -30,12 +30,6 @@ typedef int (*serve_fn)(int fd, const void *arg);
 /* A stuck server child is killed after this long. */
 #define CHILD_LIMIT_S 20
 
-static void skip(const char *why)
-{
-	tap_count++;
-	printf("ok %d # SKIP %s\n", tap_count, why);
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -802,8 +796,8 @@ static void test_connect_errors(void)
 	st = conn_connect_tcp(&c, "nonexistent.invalid", 25, &o, &err);
 	if (st == MP_ERR_TEMP && has(err.msg, "cannot resolve host")) {
 		/* No resolver reachable: EAI_AGAIN is rightly temporary. */
-		skip("resolver unavailable, cannot test a missing host");
-		skip("resolver unavailable");
+		tap_skip("resolver unavailable, cannot test a missing host");
+		tap_skip("resolver unavailable");
 	} else {
 		is_int(st, MP_ERR_NOHOST, "unresolvable host");
 		ok(has(err.msg, "cannot resolve host 'nonexistent.invalid'"),
@@ -838,7 +832,7 @@ static void test_unix(void)
 	pid_t pid;
 
 	if (!mkdtemp(dir)) {
-		skip("mkdtemp failed");
+		tap_skip("mkdtemp failed");
 		return;
 	}
 	snprintf(path, sizeof path, "%s/lmtp", dir);
@@ -846,7 +840,7 @@ static void test_unix(void)
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa_un, sizeof sa_un) < 0 ||
 	    listen(lfd, 1) < 0) {
-		skip("cannot listen on a unix socket");
+		tap_skip("cannot listen on a unix socket");
 		rmdir(dir);
 		return;
 	}
@@ -1093,7 +1087,7 @@ static void test_tls(void)
 
 	make_pki(&p);
 	if (!p.ok) {
-		skip("certtool could not make a test PKI");
+		tap_skip("certtool could not make a test PKI");
 		run_quiet("rm -rf '%s'", p.dir);
 		return;
 	}

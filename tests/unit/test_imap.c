@@ -26,12 +26,6 @@ static struct fake_logs logs;
 /* Seconds a fake server may live. */
 #define CHILD_LIMIT_S 60
 
-static void skip(const char *why)
-{
-	tap_count++;
-	printf("ok %d # SKIP %s\n", tap_count, why);
-}
-
 /* --- the mailbox --- */
 
 /* One message. Its body is wire bytes (CRLF as sent), or generated: gen
@@ -412,28 +406,18 @@ static int serve(int fd, const void *arg)
 /* --- parent side --- */
 
 struct sess {
-	struct server_opts so;
+	struct fake_run run;
 	struct imap_session *s;
-	pid_t pid;
-	FILE *trace;
-	char *trace_buf;
-	size_t trace_size;
-	char *raw, *reads;
-	size_t raw_len;
-	int child;
 };
 
 static bool sess_open(struct sess *x, const struct fake *f)
 {
 	struct mp_error err = { 0 };
-	unsigned port;
 
-	memset(x, 0, sizeof *x);
-	x->pid = spawn(serve, f, CHILD_LIMIT_S, &port);
-	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
-	if (!fake_server_opts(&x->so, "imap", port, 10000, x->trace))
+	x->s = NULL;
+	if (!fake_run_start(&x->run, serve, f, CHILD_LIMIT_S, "imap", 10000))
 		return false;
-	if (imap_open(&x->s, &x->so, &err) != MP_OK) {
+	if (imap_open(&x->s, &x->run.so, &err) != MP_OK) {
 		ok(0, "imap_open: %s", err.msg);
 		x->s = NULL;
 		return false;
@@ -446,32 +430,26 @@ static void sess_end(struct sess *x)
 {
 	imap_close(x->s);
 	x->s = NULL;
-	x->child = reap(x->pid, CHILD_LIMIT_S);
-	if (x->trace)
-		fclose(x->trace);
-	x->trace = NULL;
-	x->raw = slurp(logs.raw, &x->raw_len);
-	x->reads = slurp(logs.reads, NULL);
+	fake_run_end(&x->run, CHILD_LIMIT_S);
+	fake_run_logs(&x->run, &logs);
 }
 
 static void sess_free(struct sess *x)
 {
-	free(x->trace_buf);
-	free(x->raw);
-	free(x->reads);
+	fake_run_free(&x->run);
 }
 
 /* The read() that brought the k-th (0-based) occurrence of needle. */
 static long read_of(const struct sess *x, const char *needle, int k)
 {
-	const char *p = x->raw;
+	const char *p = x->run.raw;
 
 	for (int j = 0; p && j <= k; j++) {
 		p = strstr(p, needle);
 		if (p && j < k)
 			p++;
 	}
-	return p ? read_index(x->reads, (size_t)(p - x->raw)) : -1;
+	return p ? read_index(x->run.reads, (size_t)(p - x->run.raw)) : -1;
 }
 
 /* --- a recording sink --- */
@@ -597,22 +575,6 @@ static bool same_msg(const struct got *g, size_t i, const struct msg *m)
 
 /* --- cases --- */
 
-/* First, so the peak RSS is measured before other cases allocate. */
-static long vm_hwm_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 /* Checks a generated message as it streams, keeping nothing. */
 struct checker {
 	size_t pos, calls, maxchunk;
@@ -662,7 +624,7 @@ static void test_memory(void)
 	struct sess x;
 	long before, after;
 
-	before = vm_hwm_kib();
+	before = tap_peak_rss_kib();
 	if (!sess_open(&x, &f))
 		return;
 	is_int(imap_fetch_bodies(x.s, &uid, 1, 4, &sink, &err), MP_OK,
@@ -672,16 +634,16 @@ static void test_memory(void)
 	ok(c.maxchunk <= 64 * 1024, "pieces of at most 64 KiB (%zu)", c.maxchunk);
 	ok(c.calls <= big / 60000 + 2, "in large pieces (%zu calls)", c.calls);
 	is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT");
-	after = vm_hwm_kib();
+	after = tap_peak_rss_kib();
 	sess_end(&x);
 	if (before < 0 || after < 0)
-		skip("no VmHWM in /proc/self/status");
+		tap_skip("no VmHWM in /proc/self/status");
 	else
 		ok(after - before < 1536, "peak RSS grew by %ld KiB for a 3 MB "
 		   "message", after - before);
-	ok(has(x.trace_buf, "-- 3000000 bytes of message data\n"),
+	ok(has(x.run.trace_buf, "-- 3000000 bytes of message data\n"),
 	   "trace notes the literal's size");
-	ok(!has(x.trace_buf, "aaaaaaaaaa"), "message data not traced");
+	ok(!has(x.run.trace_buf, "aaaaaaaaaa"), "message data not traced");
 	sess_free(&x);
 }
 
@@ -700,12 +662,12 @@ static void test_enable(void)
 		ok(imap_utf8(x.s), "UTF8=ACCEPT enabled");
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT (%s)", err.msg);
 		sess_end(&x);
-		ok(has(x.raw, " ENABLE CONDSTORE QRESYNC UTF8=ACCEPT\r\n"),
+		ok(has(x.run.raw, " ENABLE CONDSTORE QRESYNC UTF8=ACCEPT\r\n"),
 		   "ENABLE asks for all three");
-		ok(has(x.raw, " ID (\"name\" \"mailpipe\")\r\n"), "ID sent");
-		ok(same_read(x.raw, x.reads, " ENABLE CONDSTORE", " ID ("),
+		ok(has(x.run.raw, " ID (\"name\" \"mailpipe\")\r\n"), "ID sent");
+		ok(same_read(x.run.raw, x.run.reads, " ENABLE CONDSTORE", " ID ("),
 		   "ENABLE and ID in one write");
-		is_int(x.child, 0, "server ran to the end");
+		is_int(x.run.child, 0, "server ran to the end");
 		sess_free(&x);
 	}
 
@@ -714,7 +676,7 @@ static void test_enable(void)
 		is_int(imap_enable(x.s, &err), MP_OK, "ENABLE, UTF8 only");
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, " ENABLE UTF8=ACCEPT\r\n") && !has(x.raw, " ID "),
+		ok(has(x.run.raw, " ENABLE UTF8=ACCEPT\r\n") && !has(x.run.raw, " ID "),
 		   "only what is offered");
 		sess_free(&x);
 	}
@@ -725,7 +687,7 @@ static void test_enable(void)
 		ok(!imap_utf8(x.s), "nothing enabled");
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(!has(x.raw, "ENABLE"), "no ENABLE sent");
+		ok(!has(x.run.raw, "ENABLE"), "no ENABLE sent");
 		sess_free(&x);
 	}
 }
@@ -777,12 +739,12 @@ static void test_list(void)
 		ok(fl == NULL && n == 0, "nothing handed out");
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT after all that");
 		sess_end(&x);
-		ok(has(x.raw, " LIST \"\" \"*\"\r\n"), "LIST \"\" \"*\" sent");
-		ok(has(x.raw, " LIST \"\" {7+}\r\ncaf\xc3\xa9/%\r\n"),
+		ok(has(x.run.raw, " LIST \"\" \"*\"\r\n"), "LIST \"\" \"*\" sent");
+		ok(has(x.run.raw, " LIST \"\" {7+}\r\ncaf\xc3\xa9/%\r\n"),
 		   "8-bit pattern as a LITERAL+ literal");
-		ok(!has(x.raw, "a\nb") && !has(x.raw, "a\r\nb"),
+		ok(!has(x.run.raw, "a\nb") && !has(x.run.raw, "a\r\nb"),
 		   "the line break never reached the server");
-		ok(!has(x.trace_buf, "go ahead"), "no continuation needed");
+		ok(!has(x.run.trace_buf, "go ahead"), "no continuation needed");
 		sess_free(&x);
 	}
 
@@ -796,8 +758,8 @@ static void test_list(void)
 		fl = NULL;
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, " LIST \"\" {5}\r\ncaf\xc3\xa9\r\n"), "{5} sent");
-		ok(has(x.trace_buf, "S: + go ahead"), "after the go-ahead");
+		ok(has(x.run.raw, " LIST \"\" {5}\r\ncaf\xc3\xa9\r\n"), "{5} sent");
+		ok(has(x.run.trace_buf, "S: + go ahead"), "after the go-ahead");
 		sess_free(&x);
 	}
 
@@ -892,14 +854,14 @@ static void test_status_examine(void)
 		       "a listed name with CRLF (%s)", err.msg);
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT");
 		sess_end(&x);
-		ok(has(x.raw, " STATUS \"IN BOX\" (MESSAGES UIDNEXT UIDVALIDITY "
+		ok(has(x.run.raw, " STATUS \"IN BOX\" (MESSAGES UIDNEXT UIDVALIDITY "
 		       "HIGHESTMODSEQ)\r\n"), "STATUS asks for HIGHESTMODSEQ");
-		ok(has(x.raw, " EXAMINE \"a \\\"b\\\"\\\\c\" (CONDSTORE)\r\n"),
+		ok(has(x.run.raw, " EXAMINE \"a \\\"b\\\"\\\\c\" (CONDSTORE)\r\n"),
 		   "EXAMINE with quoting and (CONDSTORE)");
-		ok(has(x.raw, " EXAMINE {9}\r\nnew\r\nline (CONDSTORE)\r\n"),
+		ok(has(x.run.raw, " EXAMINE {9}\r\nnew\r\nline (CONDSTORE)\r\n"),
 		   "... goes as a literal, never as a line");
-		ok(has(x.trace_buf, "-- 9 bytes of literal data"), "traced as a note");
-		ok(has(x.trace_buf, "-- server alert: Mailbox is nearly full"),
+		ok(has(x.run.trace_buf, "-- 9 bytes of literal data"), "traced as a note");
+		ok(has(x.run.trace_buf, "-- server alert: Mailbox is nearly full"),
 		   "alert in the trace");
 		sess_free(&x);
 	}
@@ -917,9 +879,9 @@ static void test_status_examine(void)
 		ok(mb.messages == 0 && mb.highestmodseq == 0, "empty, no MODSEQ");
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, " STATUS \"INBOX\" (MESSAGES UIDNEXT UIDVALIDITY)\r\n"),
+		ok(has(x.run.raw, " STATUS \"INBOX\" (MESSAGES UIDNEXT UIDVALIDITY)\r\n"),
 		   "no HIGHESTMODSEQ without CONDSTORE");
-		ok(has(x.raw, " EXAMINE \"INBOX\"\r\n"), "plain EXAMINE");
+		ok(has(x.run.raw, " EXAMINE \"INBOX\"\r\n"), "plain EXAMINE");
 		sess_free(&x);
 	}
 
@@ -1027,9 +989,9 @@ static void test_fetch_info(void)
 		in = NULL;
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+		ok(has(x.run.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
 		       "MODSEQ)\r\n"), "asks for MODSEQ with CONDSTORE");
-		ok(has(x.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
+		ok(has(x.run.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
 		       "MODSEQ) (CHANGEDSINCE 15)\r\n"), "CHANGEDSINCE");
 		sess_free(&x);
 	}
@@ -1047,7 +1009,7 @@ static void test_fetch_info(void)
 		       "CHANGEDSINCE without CONDSTORE refused");
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"),
+		ok(has(x.run.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"),
 		   "no MODSEQ asked");
 		sess_free(&x);
 	}
@@ -1136,12 +1098,12 @@ static void test_open_pipelined(void)
 		in = NULL;
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(same_read(x.raw, x.reads, " EXAMINE \"INBOX\" (CONDSTORE)\r\n",
+		ok(same_read(x.run.raw, x.run.reads, " EXAMINE \"INBOX\" (CONDSTORE)\r\n",
 			     " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE "
 			     "MODSEQ) (CHANGEDSINCE 15)\r\n"),
 		   "EXAMINE and FETCH arrive in one read");
-		diag_unless(same_read(x.raw, x.reads, " EXAMINE \"INBOX\"",
-				      " UID FETCH 1:*"), x.reads);
+		diag_unless(same_read(x.run.raw, x.run.reads, " EXAMINE \"INBOX\"",
+				      " UID FETCH 1:*"), x.run.reads);
 		sess_free(&x);
 	}
 
@@ -1177,8 +1139,8 @@ static void test_open_pipelined(void)
 		free(in);
 		in = NULL;
 		sess_end(&x);
-		ok(has(x.raw, "MODSEQ) (CHANGEDSINCE 15)\r\n") &&
-		   has(x.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"),
+		ok(has(x.run.raw, "MODSEQ) (CHANGEDSINCE 15)\r\n") &&
+		   has(x.run.raw, " UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"),
 		   "asked again without CHANGEDSINCE and MODSEQ");
 		sess_free(&x);
 	}
@@ -1229,7 +1191,7 @@ static void test_search(void)
 		       "other responses acted on meanwhile");
 		is_int(imap_logout(x.s, &err), MP_OK, "still in step");
 		sess_end(&x);
-		ok(has(x.raw, " UID SEARCH (SINCE 1-Nov-2026 SUBJECT \"a (b)\")\r\n"),
+		ok(has(x.run.raw, " UID SEARCH (SINCE 1-Nov-2026 SUBJECT \"a (b)\")\r\n"),
 		   "criteria sent as given, inside parentheses");
 		sess_free(&x);
 	}
@@ -1371,7 +1333,7 @@ static void test_search(void)
 		free(u);
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT");
 		sess_end(&x);
-		is_int(count_of(x.raw, "SEARCH"), 1, "only the good one was sent");
+		is_int(count_of(x.run.raw, "SEARCH"), 1, "only the good one was sent");
 		sess_free(&x);
 	}
 
@@ -1385,10 +1347,10 @@ static void test_search(void)
 		free(u);
 		is_int(imap_logout(x.s, &err), MP_OK, "in step");
 		sess_end(&x);
-		ok(has(x.raw, " UID SEARCH CHARSET UTF-8 (OR SUBJECT {11}\r\n"
+		ok(has(x.run.raw, " UID SEARCH CHARSET UTF-8 (OR SUBJECT {11}\r\n"
 		       "Grüße \"x\" FROM {5}\r\nJörg)\r\n"),
 		   "8-bit string and word as synchronizing literals");
-		ok(has(x.trace_buf, "S: + go ahead"), "waited for the go-ahead");
+		ok(has(x.run.trace_buf, "S: + go ahead"), "waited for the go-ahead");
 		sess_free(&x);
 	}
 	f.caps = "LITERAL+ ENABLE UTF8=ACCEPT";
@@ -1402,11 +1364,11 @@ static void test_search(void)
 		free(u);
 		is_int(imap_logout(x.s, &err), MP_OK, "in step");
 		sess_end(&x);
-		ok(has(x.raw, " UID SEARCH CHARSET UTF-8 (BODY {2+}\r\né)\r\n"),
+		ok(has(x.run.raw, " UID SEARCH CHARSET UTF-8 (BODY {2+}\r\né)\r\n"),
 		   "non-synchronizing literal");
-		ok(has(x.raw, " UID SEARCH (BODY {2+}\r\nü TEXT x)\r\n"),
+		ok(has(x.run.raw, " UID SEARCH (BODY {2+}\r\nü TEXT x)\r\n"),
 		   "no CHARSET once UTF8=ACCEPT is on");
-		ok(!has(x.trace_buf, "S: + go ahead"), "no waiting");
+		ok(!has(x.run.trace_buf, "S: + go ahead"), "no waiting");
 		sess_free(&x);
 	}
 }
@@ -1478,12 +1440,12 @@ static void test_bodies(void)
 		   !strcmp(g.at_begin[0].flags, "\\Answered \\Seen"), "info of 5");
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT (%s)", err.msg);
 		sess_end(&x);
-		ok(has(x.raw, "BODY.PEEK[]"), "BODY.PEEK[]: never marks read");
-		ok(!has(x.trace_buf, "Subject: one") && !has(x.trace_buf, "ABCDEF"),
+		ok(has(x.run.raw, "BODY.PEEK[]"), "BODY.PEEK[]: never marks read");
+		ok(!has(x.run.trace_buf, "Subject: one") && !has(x.run.trace_buf, "ABCDEF"),
 		   "bodies not traced");
-		ok(has(x.trace_buf, "-- 22 bytes of message data\n"), "size noted");
-		ok(has(x.trace_buf, "S: )\n"), "line after a literal traced");
-		is_int(x.child, 0, "server saw LOGOUT");
+		ok(has(x.run.trace_buf, "-- 22 bytes of message data\n"), "size noted");
+		ok(has(x.run.trace_buf, "S: )\n"), "line after a literal traced");
+		is_int(x.run.child, 0, "server saw LOGOUT");
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1570,14 +1532,14 @@ static void test_pipelined(void)
 		is_str(g.msg[6], "seven\n", "seventh intact");
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		is_int(count_of(x.raw, " UID FETCH "), 4, "four commands");
-		ok(has(x.raw, " UID FETCH 1:2 (UID FLAGS INTERNALDATE BODY.PEEK[])"),
+		is_int(count_of(x.run.raw, " UID FETCH "), 4, "four commands");
+		ok(has(x.run.raw, " UID FETCH 1:2 (UID FLAGS INTERNALDATE BODY.PEEK[])"),
 		   "consecutive UIDs as a range");
 		long r0 = read_of(&x, " UID FETCH ", 0);
 		long r3 = read_of(&x, " UID FETCH ", 3);
 		ok(r0 >= 0 && r0 == r3, "the server had all four UID FETCH "
 		   "commands before it answered one (reads %ld, %ld)", r0, r3);
-		diag_unless(r0 == r3, x.reads);
+		diag_unless(r0 == r3, x.run.reads);
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1592,7 +1554,7 @@ static void test_pipelined(void)
 		is_str(g.events, "b1 e1 b3 e3 b0 e0 ", "7 delivered once");
 		imap_logout(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, " UID FETCH 3,5,7 "), "one command, sorted list");
+		ok(has(x.run.raw, " UID FETCH 3,5,7 "), "one command, sorted list");
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1614,9 +1576,9 @@ static void test_pipelined(void)
 			is_str(g.events, "", "nothing delivered");
 			imap_logout(x.s, &err);
 			sess_end(&x);
-			is_int(count_of(x.raw, " UID FETCH "), 3,
+			is_int(count_of(x.run.raw, " UID FETCH "), 3,
 			       "three commands of at most 50");
-			ok(has(x.raw, " UID FETCH 1,3,5,"), "listed one by one");
+			ok(has(x.run.raw, " UID FETCH 1,3,5,"), "listed one by one");
 			sess_free(&x);
 		}
 		got_free(&g);
@@ -1731,7 +1693,7 @@ static void test_hostile(void)
 		memset(&err, 0, sizeof err);
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT works (%s)", err.msg);
 		sess_end(&x);
-		is_int(count_of(x.raw, " UID FETCH "), 2,
+		is_int(count_of(x.run.raw, " UID FETCH "), 2,
 		       "nothing sent after the NO");
 		sess_free(&x);
 	}
@@ -1797,9 +1759,9 @@ static void test_sink_errors(void)
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT works (%s)", err.msg);
 		sess_end(&x);
 		/* Window 6 over 6 UIDs: six commands at once, all answered. */
-		is_int(count_of(x.raw, " UID FETCH "), 7, "six, then one more");
-		ok(has(x.raw, "LOGOUT\r\n"), "LOGOUT reached the server");
-		is_int(x.child, 0, "server saw a clean LOGOUT");
+		is_int(count_of(x.run.raw, " UID FETCH "), 7, "six, then one more");
+		ok(has(x.run.raw, "LOGOUT\r\n"), "LOGOUT reached the server");
+		is_int(x.run.child, 0, "server saw a clean LOGOUT");
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1814,7 +1776,7 @@ static void test_sink_errors(void)
 		is_str(g.events, "b0 ", "no data, no end, no more");
 		is_int(imap_logout(x.s, &err), MP_OK, "LOGOUT works");
 		sess_end(&x);
-		is_int(count_of(x.raw, " UID FETCH "), 2,
+		is_int(count_of(x.run.raw, " UID FETCH "), 2,
 		       "only the first window was sent");
 		sess_free(&x);
 	}

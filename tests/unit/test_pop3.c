@@ -248,28 +248,19 @@ static int serve(int fd, const void *arg)
 /* --- parent side --- */
 
 struct sess {
-	struct server_opts so;
+	struct fake_run run;
 	struct pop3_session *s;
-	pid_t pid;
-	FILE *trace;
-	char *trace_buf;
-	size_t trace_size;
-	char *raw, *reads;
-	int child;
 };
 
 static bool sess_open(struct sess *x, const struct fake *f)
 {
 	struct mp_error err = { 0 };
-	unsigned port;
 
-	memset(x, 0, sizeof *x);
-	x->pid = spawn(serve, f, CHILD_LIMIT_S, &port);
-	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
-	if (!fake_server_opts(&x->so, "pop3", port, 10000, x->trace))
+	x->s = NULL;
+	if (!fake_run_start(&x->run, serve, f, CHILD_LIMIT_S, "pop3", 10000))
 		return false;
-	x->so.conn.max_line = f->max_line;
-	if (pop3_open(&x->s, &x->so, &err) != MP_OK) {
+	x->run.so.conn.max_line = f->max_line;
+	if (pop3_open(&x->s, &x->run.so, &err) != MP_OK) {
 		ok(0, "pop3_open: %s", err.msg);
 		x->s = NULL;
 		return false;
@@ -282,19 +273,13 @@ static void sess_end(struct sess *x)
 {
 	pop3_close(x->s);
 	x->s = NULL;
-	x->child = reap(x->pid, CHILD_LIMIT_S);
-	if (x->trace)
-		fclose(x->trace);
-	x->trace = NULL;
-	x->raw = slurp(logs.raw, NULL);
-	x->reads = slurp(logs.reads, NULL);
+	fake_run_end(&x->run, CHILD_LIMIT_S);
+	fake_run_logs(&x->run, &logs);
 }
 
 static void sess_free(struct sess *x)
 {
-	free(x->trace_buf);
-	free(x->raw);
-	free(x->reads);
+	fake_run_free(&x->run);
 }
 
 /* --- a recording sink --- */
@@ -449,7 +434,7 @@ static void test_stat(void)
 	is_int(size, wire_size(m_dots) + wire_size(m_bytes), "total size");
 	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT");
 	sess_end(&x);
-	is_int(x.child, 0, "server ran to the end");
+	is_int(x.run.child, 0, "server ran to the end");
 	sess_free(&x);
 }
 
@@ -496,7 +481,7 @@ static void test_uidl_then_list(void)
 	}
 	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT after LIST");
 	sess_end(&x);
-	ok(has(x.raw, "UIDL\r\nLIST\r\nQUIT\r\n"), "UIDL, then LIST");
+	ok(has(x.run.raw, "UIDL\r\nLIST\r\nQUIT\r\n"), "UIDL, then LIST");
 	free(e);
 	sess_free(&x);
 }
@@ -551,8 +536,8 @@ static void test_list_plain(void)
 	   !strcmp(e[1].uidl, "BBB"), "sorted and merged by number");
 	pop3_quit(x.s, &err);
 	sess_end(&x);
-	ok(has(x.raw, "UIDL\r\nLIST\r\n") &&
-	   !same_read(x.raw, x.reads, "UIDL\r\n", "LIST\r\n"),
+	ok(has(x.run.raw, "UIDL\r\nLIST\r\n") &&
+	   !same_read(x.run.raw, x.run.reads, "UIDL\r\n", "LIST\r\n"),
 	   "LIST only after UIDL's answer");
 	free(e);
 	sess_free(&x);
@@ -582,7 +567,7 @@ static void list_fails(const struct fake *f, enum mp_status want,
 		ok(pop3_quit(x.s, &qerr) != MP_OK,
 		   "%s: session refuses further commands", name);
 	sess_end(&x);
-	ok(x.child == 0, "%s: server exited cleanly", name);
+	ok(x.run.child == 0, "%s: server exited cleanly", name);
 	sess_free(&x);
 }
 
@@ -685,7 +670,7 @@ static void test_list_forever(void)
 		   "says where it stopped");
 		ok(e == NULL, "nothing handed out");
 		sess_end(&x);
-		is_int(x.child, 0, "server noticed the hang-up");
+		is_int(x.run.child, 0, "server noticed the hang-up");
 		sess_free(&x);
 	}
 
@@ -807,7 +792,7 @@ static void test_auth_codes(void)
 		       "STAT after login");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(has(x.trace_buf, "C: PASS <redacted>"), "password not traced");
+		ok(has(x.run.trace_buf, "C: PASS <redacted>"), "password not traced");
 		sess_free(&x);
 	}
 }
@@ -846,10 +831,10 @@ static void test_capa_after_login(void)
 		   "capabilities are the ones after login");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(same_read(x.raw, x.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
+		ok(same_read(x.run.raw, x.run.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
 		   "CAPA and UIDL sent in one write");
-		diag_unless(same_read(x.raw, x.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
-			    x.reads);
+		diag_unless(same_read(x.run.raw, x.run.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
+			    x.run.reads);
 		sess_free(&x);
 	}
 	free(e);
@@ -877,8 +862,8 @@ static void test_capa_after_login(void)
 		is_int(pop3_uidl(x.s, &e, &n, &err), MP_OK, "UIDL (%s)", err.msg);
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, "CAPA\r\nUIDL\r\n") &&
-		   !same_read(x.raw, x.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
+		ok(has(x.run.raw, "CAPA\r\nUIDL\r\n") &&
+		   !same_read(x.run.raw, x.run.reads, "CAPA\r\nUIDL\r\n", "UIDL\r\n"),
 		   "UIDL only after CAPA's answer");
 		sess_free(&x);
 	}
@@ -931,9 +916,9 @@ static void test_glance(void)
 		is_int(pop3_glance(x.s, 0, &g, &err), MP_OK, "STAT alone");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(same_read(x.raw, x.reads, "CAPA\r\nSTAT\r\nUIDL 3\r\n", "UIDL 3\r\n"),
+		ok(same_read(x.run.raw, x.run.reads, "CAPA\r\nSTAT\r\nUIDL 3\r\n", "UIDL 3\r\n"),
 		   "CAPA, STAT and UIDL 3 in one write");
-		ok(!has(x.raw, "UIDL 0"), "no UIDL for number 0");
+		ok(!has(x.run.raw, "UIDL 0"), "no UIDL for number 0");
 		sess_free(&x);
 	}
 
@@ -944,8 +929,8 @@ static void test_glance(void)
 		is_str(g.uidl, "uid-2", "message 2's UIDL");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, "STAT\r\nUIDL 2\r\n") &&
-		   !same_read(x.raw, x.reads, "STAT\r\n", "UIDL 2\r\n"),
+		ok(has(x.run.raw, "STAT\r\nUIDL 2\r\n") &&
+		   !same_read(x.run.raw, x.run.reads, "STAT\r\n", "UIDL 2\r\n"),
 		   "without PIPELINING, UIDL 2 after STAT's answer");
 		sess_free(&x);
 	}
@@ -1008,16 +993,16 @@ static void test_retr_exact(void)
 	ok(g.maxchunk <= 64 * 1024, "no piece over 64 KiB (%zu)", g.maxchunk);
 	is_int(pop3_quit(x.s, &err), MP_OK, "QUIT");
 	sess_end(&x);
-	ok(same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 4\r\n"),
+	ok(same_read(x.run.raw, x.run.reads, "RETR 1\r\n", "RETR 4\r\n"),
 	   "all four RETRs in one read (pipelined)");
 	snprintf(note, sizeof note, "S: +OK %zu octets\n", wire_size(m_dots));
-	ok(has(x.trace_buf, note), "status lines traced");
-	ok(!has(x.trace_buf, "From x") && !has(x.trace_buf, "dot line"),
+	ok(has(x.run.trace_buf, note), "status lines traced");
+	ok(!has(x.run.trace_buf, "From x") && !has(x.run.trace_buf, "dot line"),
 	   "message bodies not traced");
 	snprintf(note, sizeof note, "-- %zu bytes of message data\n",
 		 strlen(big));
-	ok(has(x.trace_buf, note), "trace notes the message size");
-	diag_unless(has(x.trace_buf, note), x.trace_buf);
+	ok(has(x.run.trace_buf, note), "trace notes the message size");
+	diag_unless(has(x.run.trace_buf, note), x.run.trace_buf);
 	sess_free(&x);
 out:
 	free(e);
@@ -1043,14 +1028,14 @@ static void test_retr_window(void)
 		ok(same_msg(&g, 7, m_bytes), "last one intact");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 4\r\n"),
+		ok(same_read(x.run.raw, x.run.reads, "RETR 1\r\n", "RETR 4\r\n"),
 		   "the first four RETRs sent together");
-		ok(!same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 5\r\n"),
+		ok(!same_read(x.run.raw, x.run.reads, "RETR 1\r\n", "RETR 5\r\n"),
 		   "but not the fifth");
-		ok(same_read(x.raw, x.reads, "RETR 5\r\n", "RETR 6\r\n"),
+		ok(same_read(x.run.raw, x.run.reads, "RETR 5\r\n", "RETR 6\r\n"),
 		   "refilled in a batch once half were done");
-		diag_unless(same_read(x.raw, x.reads, "RETR 5\r\n", "RETR 6\r\n"),
-			    x.reads);
+		diag_unless(same_read(x.run.raw, x.run.reads, "RETR 5\r\n", "RETR 6\r\n"),
+			    x.run.reads);
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1064,8 +1049,8 @@ static void test_retr_window(void)
 		ok(same_msg(&g, 2, m_dots), "third intact");
 		pop3_quit(x.s, &err);
 		sess_end(&x);
-		ok(has(x.raw, "RETR 1\r\n") &&
-		   !same_read(x.raw, x.reads, "RETR 1\r\n", "RETR 2\r\n"),
+		ok(has(x.run.raw, "RETR 1\r\n") &&
+		   !same_read(x.run.raw, x.run.reads, "RETR 1\r\n", "RETR 2\r\n"),
 		   "RETR 2 only after message 1");
 		sess_free(&x);
 	}
@@ -1098,10 +1083,10 @@ static void test_retr_errors(void)
 		sess_end(&x);
 		/* Window 2: RETR 3 went out when message 1 was done and was
 		 * drained; RETR 4 never. */
-		is_int(count_of(x.raw, "RETR "), 3, "no RETR sent after the error");
-		ok(has(x.raw, "DELE 1\r\nQUIT\r\n"), "DELE 1 and QUIT reached the "
+		is_int(count_of(x.run.raw, "RETR "), 3, "no RETR sent after the error");
+		ok(has(x.run.raw, "DELE 1\r\nQUIT\r\n"), "DELE 1 and QUIT reached the "
 		   "server");
-		is_int(x.child, 0, "server saw a clean QUIT");
+		is_int(x.run.child, 0, "server saw a clean QUIT");
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1144,7 +1129,7 @@ static void test_retr_errors(void)
 		       "plain -ERR: protocol error (%s)", err.msg);
 		is_int(pop3_quit(x.s, &err), MP_OK, "QUIT works");
 		sess_end(&x);
-		is_int(count_of(x.raw, "RETR "), 2, "window 1: stopped at once");
+		is_int(count_of(x.run.raw, "RETR "), 2, "window 1: stopped at once");
 		sess_free(&x);
 	}
 	got_free(&g);
@@ -1237,8 +1222,8 @@ static void test_retr_long_lines(void)
 	sess_end(&x);
 	snprintf(note, sizeof note, "-- %zu bytes of message data\n",
 		 strlen(l3m));
-	ok(has(x.trace_buf, note), "trace notes the 3 MB message's size");
-	ok(!has(x.trace_buf, "Zz"), "long lines not traced");
+	ok(has(x.run.trace_buf, note), "trace notes the 3 MB message's size");
+	ok(!has(x.run.trace_buf, "Zz"), "long lines not traced");
 	sess_free(&x);
 out:
 	free(e);
@@ -1345,7 +1330,7 @@ static void test_dele(void)
 		       err.msg);
 		is_int(pop3_quit(x.s, &err), MP_OK, "QUIT");
 		sess_end(&x);
-		ok(same_read(x.raw, x.reads, "DELE 1\r\n", "DELE 4\r\n"),
+		ok(same_read(x.run.raw, x.run.reads, "DELE 1\r\n", "DELE 4\r\n"),
 		   "DELEs pipelined in one write");
 		sess_free(&x);
 	}
@@ -1370,7 +1355,7 @@ static void test_dele(void)
 		       "plain -ERR for DELE (%s)", err.msg);
 		is_int(pop3_quit(x.s, &err), MP_OK, "QUIT works");
 		sess_end(&x);
-		ok(!has(x.raw, "DELE 3"), "no pipelining: stopped at the failure");
+		ok(!has(x.run.raw, "DELE 3"), "no pipelining: stopped at the failure");
 		sess_free(&x);
 	}
 }

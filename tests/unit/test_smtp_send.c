@@ -294,26 +294,19 @@ static int msg_fd(const void *data, size_t len)
 }
 
 struct sess {
-	struct server_opts so;
+	struct fake_run run;
 	struct smtp_session *s;
-	pid_t pid;
-	FILE *trace;
-	char *trace_buf;
-	size_t trace_size;
 };
 
 static bool sess_open(struct sess *x, const struct fake *f)
 {
 	struct mp_error err = { 0 };
-	unsigned port;
 
-	memset(x, 0, sizeof *x);
-	x->pid = spawn(serve, f, CHILD_LIMIT_S, &port);
-	x->trace = open_memstream(&x->trace_buf, &x->trace_size);
-	if (!fake_server_opts(&x->so, f->lmtp ? "lmtp" : "smtp", port, 5000,
-			      x->trace))
+	x->s = NULL;
+	if (!fake_run_start(&x->run, serve, f, CHILD_LIMIT_S,
+			    f->lmtp ? "lmtp" : "smtp", 5000))
 		return false;
-	if (smtp_open(&x->s, &x->so, "client.test", &err) != MP_OK) {
+	if (smtp_open(&x->s, &x->run.so, "client.test", &err) != MP_OK) {
 		ok(0, "smtp_open: %s", err.msg);
 		x->s = NULL;
 		return false;
@@ -321,20 +314,18 @@ static bool sess_open(struct sess *x, const struct fake *f)
 	return true;
 }
 
-/* QUIT, close, reap; returns the child's status. */
+/* QUIT, close, reap; returns the child's status. The caller frees
+ * x->run. */
 static int sess_close(struct sess *x)
 {
 	struct mp_error err = { 0 };
-	int rc;
 
 	if (x->s) {
 		smtp_quit(x->s, &err);
 		smtp_close(x->s);
 	}
-	rc = reap(x->pid, CHILD_LIMIT_S);
-	if (x->trace)
-		fclose(x->trace);
-	return rc;
+	fake_run_end(&x->run, CHILD_LIMIT_S);
+	return x->run.child;
 }
 
 struct run {
@@ -366,10 +357,13 @@ static void run_one(const struct fake *f, const struct smtp_envelope *env,
 	if (sess_open(&x, f))
 		r->st = smtp_send(x.s, env, msg, r->res, &r->ndel, &r->err);
 	r->child = sess_close(&x);
-	r->trace = x.trace_buf;
-	r->raw = slurp(logs.raw, &r->rawlen);
+	fake_run_logs(&x.run, &logs);
+	/* The run's buffers are r's from here. */
+	r->trace = x.run.trace_buf;
+	r->raw = x.run.raw;
+	r->rawlen = x.run.raw_len;
+	r->reads = x.run.reads;
 	r->body = slurp(body_path, &r->bodylen);
-	r->reads = slurp(logs.reads, NULL);
 }
 
 /* Number of read() calls the server made from offset `from` on. */
@@ -675,7 +669,7 @@ static void test_bdat_chunk_refused(void)
 		   "LAST never sent after a refused chunk");
 	}
 	free(raw);
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 	close(m1.fd);
 	close(m2.fd);
 	free(m);
@@ -957,7 +951,7 @@ static void test_nul_late(void)
 		is_int(smtp_reset(x.s, &err), MP_ERR_INTERNAL, "and RSET");
 	}
 	sess_close(&x);
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 	{
 		size_t blen;
 		char *body = slurp(body_path, &blen);
@@ -1098,7 +1092,7 @@ static void test_usage(void)
 		   has(raw, "QUIT"), "nothing but EHLO and QUIT reached the server");
 		free(raw);
 	}
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 }
 
 static void test_lmtp(bool chunking)
@@ -1211,7 +1205,7 @@ static void test_nul_late_bdat(void)
 		       "replies still matched to their commands");
 	}
 	is_int(sess_close(&x), 0, "server in step");
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 	raw = slurp(logs.raw, NULL);
 	ok(has(raw, "RSET\r\nMAIL FROM:<s@example.org> SIZE=7\r\n"
 	       "RCPT TO:<alice@example.org>\r\nBDAT 7 LAST\r\nafter\r\nQUIT"),
@@ -1278,7 +1272,7 @@ static void test_batch(void)
 	   "bodies of the sent messages only");
 	free(raw);
 	free(body);
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 	close(fd1);
 	close(fd2);
 	close(fd3);
@@ -1319,31 +1313,9 @@ static void test_many_rcpts(void)
 		is_int(nd, N - 36, "delivered count");
 	}
 	is_int(sess_close(&x), 0, "server in step");
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 	free(res);
 	close(msg.fd);
-}
-
-static void skip(const char *why)
-{
-	tap_count++;
-	printf("ok %d # SKIP %s\n", tap_count, why);
-}
-
-/* This process's peak resident size in KiB, or -1. */
-static long vm_hwm_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
-			break;
-	fclose(f);
-	return v;
 }
 
 /* A 40 MiB message goes out with memory that does not grow with it. */
@@ -1395,7 +1367,7 @@ static void test_memory(void)
 		}
 	for (const char *t = ".\r\n"; *t; t++, n++)
 		h = (h ^ (unsigned char)*t) * 0x100000001b3ULL;
-	before = vm_hwm_kib();
+	before = tap_peak_rss_kib();
 	if (sess_open(&x, &f)) {
 		struct smtp_message msg = { .fd = fd, .size = 40LL << 20 };
 
@@ -1403,7 +1375,7 @@ static void test_memory(void)
 		       "40 MiB message sent (%s)", err.msg);
 	}
 	sess_close(&x);
-	free(x.trace_buf);
+	fake_run_free(&x.run);
 	got = slurp(body_path, NULL);
 	snprintf(want, sizeof want, "%llu %016llx", n, (unsigned long long)h);
 	is_str(got, want, "40 MiB body arrived intact");
@@ -1411,16 +1383,16 @@ static void test_memory(void)
 	close(fd);
 	/* VmHWM, not ru_maxrss: that may carry the peak of whatever
 	 * process exec'd this one. */
-	after = vm_hwm_kib();
+	after = tap_peak_rss_kib();
 	if (before < 0 || after < 0) {
-		skip("no VmHWM in /proc/self/status");
-		skip("no VmHWM in /proc/self/status");
+		tap_skip("no VmHWM in /proc/self/status");
+		tap_skip("no VmHWM in /proc/self/status");
 		return;
 	}
 	ok(after - before < 8 * 1024, "sending grew the peak RSS by %ld KiB only",
 	   after - before);
 #ifdef __SANITIZE_ADDRESS__
-	skip("absolute RSS is meaningless under AddressSanitizer");
+	tap_skip("absolute RSS is meaningless under AddressSanitizer");
 #else
 	ok(after < 16 * 1024, "peak RSS %ld KiB stays under 16 MiB", after);
 #endif
