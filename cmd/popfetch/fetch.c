@@ -42,8 +42,7 @@ struct run {
 	struct pop3_entry *entries;
 	size_t nentries;
 	bool have_uidl;
-	bool glanced;                  /* STAT before the listing: see glance.h */
-	struct pop3_glance seen;
+	struct pop3_glance seen;       /* when the plan glances: see glance.h */
 
 	/* the batch being fetched: indices into entries */
 	size_t *batch;
@@ -452,7 +451,6 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 		st = glance_check(r->pop, r->state, r->now, &r->seen, &unchanged, err);
 		if (st != MP_OK)
 			return st;
-		r->glanced = true;
 		if (unchanged)
 			return pop3_quit_nowait(r->pop, err);
 	}
@@ -469,9 +467,10 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 		st = pop3_sizes(r->pop, false, &r->entries, &r->nentries, err);
 		if (st != MP_OK)
 			return st;
+		mark_known(r);
 	} else if (st != MP_OK) {
 		return st;
-	} else if (p->status || p->dry_run || p->all || mark_known(r) > 0) {
+	} else if (mark_known(r) > 0 || p->status || p->dry_run || p->all) {
 		/* Sizes only when something will be fetched or shown: LIST
 		 * costs the server time a run with nothing new can spare. */
 		st = pop3_sizes(r->pop, true, &r->entries, &r->nentries, err);
@@ -479,8 +478,6 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 			return st;
 	}
 
-	if (!r->known)
-		mark_known(r);
 	size_t *todo = mp_xcalloc(r->nentries + 1, sizeof *todo);
 	r->got = mp_xcalloc(r->nentries + 1, sizeof *r->got);
 	size_t ntodo = 0, total_bytes = 0;
@@ -561,7 +558,7 @@ static enum mp_status session(struct run *r, struct mp_error *err)
 	if (r->have_uidl) {
 		struct maildrop_summary sum;
 		r->state_dirty |= state_prune(r->state, r->now, FORGET_AFTER) > 0;
-		bool whole = st == MP_OK && r->glanced &&
+		bool whole = st == MP_OK && glance_applies(p) &&
 			     glance_summary(&r->seen, r->entries, r->nentries,
 					    r->state, r->now, &sum);
 		r->state_dirty |= state_set_summary(r->state, whole ? &sum : NULL);
