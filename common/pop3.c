@@ -461,16 +461,6 @@ static enum mp_status stat_reply(struct pop3_session *s, unsigned long *count,
 	return MP_OK;
 }
 
-enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
-			 unsigned long long *size, struct mp_error *err)
-{
-	enum mp_status st = check_fault(s, err);
-
-	if (st == MP_OK)
-		st = send_settling(s, "STAT", NULL, err);
-	return st == MP_OK ? stat_reply(s, count, size, err) : st;
-}
-
 /* The reply to "UIDL num": "+OK num uidl"; -ERR (no such message) leaves
  * uidl empty. */
 static enum mp_status uidl_one_reply(struct pop3_session *s, unsigned long num,

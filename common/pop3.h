@@ -25,10 +25,6 @@ struct conn *pop3_conn(struct pop3_session *s);
 
 /* --- the mailbox --- */
 
-/* STAT: message count and total size. */
-enum mp_status pop3_stat(struct pop3_session *s, unsigned long *count,
-			 unsigned long long *size, struct mp_error *err);
-
 /* The maildrop at a glance: STAT, and the UIDL of message num when num is
  * not 0 ("" when the server has no such message). With PIPELINING, and
  * with a pending CAPA, one round trip. A client that saw the maildrop
