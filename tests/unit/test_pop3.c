@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
+
 #include "error.h"
 #include "fakesrv.h"
 #include "pop3.h"
@@ -41,6 +43,7 @@ struct fake {
 	const char *uidl_reply;
 	const char *uidl_one_reply;   /* verbatim answer to "UIDL n", or NULL */
 	const char *pass_reply;
+	bool no_timestamp;            /* a greeting without APOP's <...> */
 	unsigned long retr_err_num;   /* RETR of this message gets retr_err */
 	const char *retr_err;
 	unsigned long dele_err_num;   /* DELE of this one gets dele_err */
@@ -131,6 +134,23 @@ static void list_forever(int fd)
 	}
 }
 
+#define APOP_STAMP "<1.2@fake.test>"
+
+/* "alice DIGEST" with the MD5 of the greeting's stamp and "secret", in
+ * lowercase hex (RFC 1939), computed here independently of the client. */
+static bool apop_good(const char *arg)
+{
+	static const char input[] = APOP_STAMP "secret";
+	unsigned char d[16];
+	char want[6 + 33] = "alice ";
+
+	if (gnutls_hash_fast(GNUTLS_DIG_MD5, input, sizeof input - 1, d) < 0)
+		return false;
+	for (int i = 0; i < 16; i++)
+		snprintf(want + 6 + 2 * i, 3, "%02x", d[i]);
+	return strcmp(arg, want) == 0;
+}
+
 static int serve(int fd, const void *arg)
 {
 	const struct fake *f = arg;
@@ -142,7 +162,8 @@ static int serve(int fd, const void *arg)
 
 	if (!rd_open(&r, fd, &logs, in, sizeof in))
 		return 90;
-	say(fd, "+OK fake POP3 ready <1.2@fake.test>\r\n");
+	say(fd, f->no_timestamp ? "+OK fake POP3 ready\r\n"
+				: "+OK fake POP3 ready " APOP_STAMP "\r\n");
 	for (size_t len = 0; rd_line(&r, line, sizeof line, &len); len = 0) {
 		if (!strcasecmp(line, "CAPA")) {
 			const char *caps = logged_in && f->caps_after ? f->caps_after
@@ -156,6 +177,10 @@ static int serve(int fd, const void *arg)
 				p += n + (p[n] == '\n');
 			}
 			say(fd, ".\r\n");
+		} else if (!strncasecmp(line, "APOP ", 5)) {
+			say(fd, apop_good(line + 5) ? "+OK logged in\r\n"
+						    : "-ERR [AUTH] bad digest\r\n");
+			logged_in = apop_good(line + 5);
 		} else if (!strncasecmp(line, "USER ", 5)) {
 			say(fd, "+OK\r\n");
 		} else if (!strncasecmp(line, "PASS ", 5)) {
@@ -819,6 +844,49 @@ static bool has_cap(struct pop3_session *s, const char *cap)
 	return false;
 }
 
+/* APOP only when asked for, with the right digest and never the password
+ * itself; a greeting without a stamp cannot do APOP. */
+static void test_apop(void)
+{
+	struct fake f = { .caps = CAPS_PIPE };
+	struct mp_auth auth = { .user = "alice", .mech = "APOP",
+				.allow_plaintext = true,
+				.get_secret = give_password };
+	struct mp_error err = { 0 };
+	struct sess x;
+
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "APOP login (%s)", err.msg);
+		is_str(pop3_info(x.s)->auth_used, "APOP", "APOP used");
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		ok(has(x.run.raw, "APOP alice ") && !has(x.run.raw, "secret") &&
+		   !has(x.run.raw, "USER") && !has(x.run.raw, "PASS"),
+		   "a digest goes out, no password");
+		sess_free(&x);
+	}
+	/* Not asked for: USER/PASS, though the greeting has a stamp. */
+	auth.mech = NULL;
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_OK, "auto login (%s)", err.msg);
+		pop3_quit(x.s, &err);
+		sess_end(&x);
+		ok(has(x.run.raw, "USER alice\r\n") && !has(x.run.raw, "APOP"),
+		   "auto does not pick APOP");
+		sess_free(&x);
+	}
+	auth.mech = "APOP";
+	f.no_timestamp = true;
+	if (sess_open(&x, &f)) {
+		is_int(pop3_auth(x.s, &auth, &err), MP_ERR_UNAVAILABLE,
+		       "no stamp in the greeting: unavailable (%s)", err.msg);
+		sess_end(&x);
+		ok(!has(x.run.raw, "APOP") && !has(x.run.raw, "secret"),
+		   "nothing sent");
+		sess_free(&x);
+	}
+}
+
 /* CAPA after login: with PIPELINING it goes out in one write with the next
  * command, and its answer is read before that command's. */
 static void test_capa_after_login(void)
@@ -1388,6 +1456,7 @@ int main(void)
 	test_list_forever();
 	test_stat_hostile();
 	test_auth_codes();
+	test_apop();
 	test_capa_after_login();
 	test_glance();
 	test_retr_oversize();
