@@ -463,6 +463,24 @@ client_sent() {
 	[ ! -e "$MD" ]
 }
 
+@test "popfetch: a malformed state file is exit 78 naming file and line, also when the login fails too; nothing is fetched" {
+	local st=$BATS_TEST_TMPDIR/pf.state
+	pop3_seed 2
+	printf '# mailpipe popfetch state 1\n1 2 fine\nnot a state line\n' >"$st"
+	fetch --maildir "$MD" --state "$st"
+	expect_status 78
+	expect_err "pf.state:3: malformed state line"
+	[ "$(local_count "$MD")" -eq 0 ]
+	# The state is read while popfetch logs in; its error is the one the
+	# user can mend, so it wins over the server's.
+	MAILPIPE_PASSWORD=wrong-password fetch --maildir "$MD" --state "$st"
+	expect_status 78
+	expect_err "pf.state:3"
+	refute_err "authentication failed"
+	[ "$(pop3_count)" -eq 2 ]
+	grep -qx 'not a state line' "$st"
+}
+
 @test "popfetch: a message with a 200 KB line (as Dovecot stores and serves it) arrives byte for byte and blocks nothing after it" {
 	pop3_seed 2
 	# One message with a very long line, as some mailers send.
