@@ -695,6 +695,47 @@ static bool plain_ascii(const char *arg)
  * server's go-ahead; if the command ends instead, s->p.r has the end.
  * Unless breaks_ok (names the server gave), an argument holding CR or LF
  * is the user's mistake and nothing is sent. */
+/* Add data[0..n) to the command as a literal: send what is queued in
+ * line with the literal's head, wait for the go-ahead (fn takes what comes
+ * untagged meanwhile) unless LITERAL+ (or LITERAL- for a short one) lets
+ * it follow at once, then go on: data with a line break is written as it
+ * is, other data starts the rest of the command in line. *ended: the
+ * server answered the command instead of going ahead; s->p.r has it. */
+static enum mp_status add_literal(struct imap_session *s, struct sbuf *line,
+				  const char *data, size_t n, resp_fn fn,
+				  void *ctx, bool *ended, struct mp_error *err)
+{
+	bool sync = !imap_has_cap(s, "LITERAL+") &&
+		    !(imap_has_cap(s, "LITERAL-") && n <= LITERAL_MINUS_MAX);
+	char head[40];
+	enum mp_status st;
+
+	snprintf(head, sizeof head, "{%zu%s}", n, sync ? "" : "+");
+	sbuf_adds(line, head);
+	st = conn_send_line(s->conn, line->p, CONN_SHOW_ALL, err);
+	sbuf_free(line);
+	if (st == MP_OK && sync) {
+		bool cont = false;
+
+		st = conn_flush(s->conn, err);
+		if (st == MP_OK)
+			st = wait_tagged(s, fn, ctx, &cont, err);
+		if (st == MP_OK && !cont) {
+			*ended = true;
+			return MP_OK;
+		}
+	}
+	if (st == MP_OK && (memchr(data, '\r', n) || memchr(data, '\n', n))) {
+		/* Not a line: written as it is, noted in the trace. */
+		st = conn_write(s->conn, data, n, err);
+		if (st == MP_OK)
+			conn_trace_note(s->conn, "%zu bytes of literal data", n);
+	} else if (st == MP_OK) {
+		sbuf_add(line, data, n);
+	}
+	return fault(s, st);
+}
+
 /* Send a command whose arguments are strings (quoted, or literals), and
  * tail as it is. A synchronizing literal waits for the server's go-ahead;
  * should the server refuse it instead, the command is over: *done. */
@@ -706,8 +747,6 @@ static enum mp_status send_args(struct imap_session *s, const char *verb,
 {
 	struct sbuf line = { 0 };
 	enum mp_status st = check_step(s, err);
-	bool plus = imap_has_cap(s, "LITERAL+");
-	bool minus = imap_has_cap(s, "LITERAL-");
 
 	if (st != MP_OK)
 		return st;
@@ -721,9 +760,6 @@ static enum mp_status send_args(struct imap_session *s, const char *verb,
 	sbuf_adds(&line, verb);
 	for (size_t i = 0; i < nargs; i++) {
 		const char *a = args[i];
-		size_t n = strlen(a);
-		char head[40];
-		bool cont = false;
 
 		sbuf_addc(&line, ' ');
 		if (plain_ascii(a)) {
@@ -736,31 +772,9 @@ static enum mp_status send_args(struct imap_session *s, const char *verb,
 			sbuf_addc(&line, '"');
 			continue;
 		}
-		bool sync = !plus && !(minus && n <= LITERAL_MINUS_MAX);
-		snprintf(head, sizeof head, "{%zu%s}", n, sync ? "" : "+");
-		sbuf_adds(&line, head);
-		st = conn_send_line(s->conn, line.p, CONN_SHOW_ALL, err);
-		sbuf_free(&line);
-		if (st == MP_OK && sync) {
-			st = conn_flush(s->conn, err);
-			if (st == MP_OK)
-				st = wait_tagged(s, fn, ctx, &cont, err);
-			if (st == MP_OK && !cont) {
-				*done = true;   /* refused: the tagged end */
-				return MP_OK;
-			}
-		}
-		if (st != MP_OK)
-			return fault(s, st);
-		if (strpbrk(a, "\r\n")) {
-			/* Not a line: written as it is, noted in the trace. */
-			st = conn_write(s->conn, a, n, err);
-			if (st != MP_OK)
-				return fault(s, st);
-			conn_trace_note(s->conn, "%zu bytes of literal data", n);
-		} else {
-			sbuf_add(&line, a, n);
-		}
+		st = add_literal(s, &line, a, strlen(a), fn, ctx, done, err);
+		if (st != MP_OK || *done)
+			return st;   /* on *done, refused: the tagged end */
 	}
 	if (tail)
 		sbuf_adds(&line, tail);
@@ -1861,41 +1875,6 @@ static bool has_8bit(const char *p, size_t len)
 	return false;
 }
 
-/* Add data[0..n) to the command as a literal: send what is queued in
- * line with the literal's head, wait for the go-ahead unless LITERAL+ (or
- * LITERAL- for a short one) lets it follow at once, and start the rest of
- * the command with the bytes (they hold no line break). *ended: the
- * server answered the command instead of going ahead; s->p.r has it. */
-static enum mp_status search_literal(struct imap_session *s, struct sbuf *line,
-				     const char *data, size_t n, bool *ended,
-				     struct mp_error *err)
-{
-	bool sync = !imap_has_cap(s, "LITERAL+") &&
-		    !(imap_has_cap(s, "LITERAL-") && n <= LITERAL_MINUS_MAX);
-	char head[40];
-	enum mp_status st;
-
-	snprintf(head, sizeof head, "{%zu%s}", n, sync ? "" : "+");
-	sbuf_adds(line, head);
-	st = conn_send_line(s->conn, line->p, CONN_SHOW_ALL, err);
-	sbuf_free(line);
-	if (st == MP_OK && sync) {
-		bool cont = false;
-
-		st = conn_flush(s->conn, err);
-		if (st == MP_OK)
-			st = wait_tagged(s, NULL, NULL, &cont, err);
-		if (st == MP_OK && !cont) {
-			*ended = true;
-			return MP_OK;
-		}
-	}
-	if (st != MP_OK)
-		return fault(s, st);
-	sbuf_add(line, data, n);
-	return MP_OK;
-}
-
 /* Send "tag UID SEARCH [CHARSET UTF-8] (criteria)", 8-bit words and
  * quoted strings of the criteria as literals. */
 static enum mp_status search_send(struct imap_session *s, const char *crit,
@@ -1926,8 +1905,8 @@ static enum mp_status search_send(struct imap_session *s, const char *crit,
 			if (*q)
 				q++;
 			if (has_8bit(p, (size_t)(q - p)))
-				st = search_literal(s, &line, text.p ? text.p : "",
-						    text.n, ended, err);
+				st = add_literal(s, &line, text.p ? text.p : "",
+						 text.n, NULL, NULL, ended, err);
 			else
 				sbuf_add(&line, p, (size_t)(q - p));
 			sbuf_free(&text);
@@ -1935,8 +1914,8 @@ static enum mp_status search_send(struct imap_session *s, const char *crit,
 			while (word_byte(*q))
 				q++;
 			if (has_8bit(p, (size_t)(q - p)))
-				st = search_literal(s, &line, p, (size_t)(q - p),
-						    ended, err);
+				st = add_literal(s, &line, p, (size_t)(q - p),
+						 NULL, NULL, ended, err);
 			else
 				sbuf_add(&line, p, (size_t)(q - p));
 		} else {
