@@ -389,6 +389,22 @@ static void precheck(struct worker *w, const struct imap_folder *f,
 	folder_state_free(&fs);
 }
 
+/* Close a session, LOGOUT first when asked. An [ALERT] the server sent is
+ * for the user's eyes (RFC 3501 7.1): it goes to stderr, -q or not. */
+static void end_session(struct imap_session **s, const char *prog, bool logout)
+{
+	const char *alert = *s ? imap_alert(*s) : NULL;
+
+	if (alert)
+		fprintf(stderr, "%s: the server says: %s\n", prog, alert);
+	if (logout && *s) {
+		struct mp_error ignored;
+		imap_logout_nowait(*s, &ignored);
+	}
+	imap_close(*s);
+	*s = NULL;
+}
+
 /* --- workers --- */
 
 static enum mp_status open_session(struct shared *sh, struct imap_session **out,
@@ -402,10 +418,8 @@ static enum mp_status open_session(struct shared *sh, struct imap_session **out,
 			     "--user, or user in the config");
 	if (st == MP_OK)
 		st = imap_enable(*out, err);
-	if (st != MP_OK) {
-		imap_close(*out);
-		*out = NULL;
-	}
+	if (st != MP_OK)
+		end_session(out, sh->cli->prog, false);
 	return st;
 }
 
@@ -442,10 +456,8 @@ static void set_failed(struct folder_result *r, enum mp_status st,
  * folder starts afresh. */
 static void after_failure(struct worker *w, enum mp_status st)
 {
-	if (st == MP_ERR_TEMP || st == MP_ERR_PROTOCOL) {
-		imap_close(w->imap);
-		w->imap = NULL;
-	}
+	if (st == MP_ERR_TEMP || st == MP_ERR_PROTOCOL)
+		end_session(&w->imap, w->sh->cli->prog, false);
 }
 
 /* Connect if need be and begin j; a failure is j's. */
@@ -679,11 +691,8 @@ enum mp_status sync_run(struct cli *cli, const struct sync_opts *opts,
 		}
 	}
 	for (unsigned j = 0; j < opts->jobs; j++) {
-		if (workers[j].imap) {
-			struct mp_error ignored;
-			imap_logout_nowait(workers[j].imap, &ignored);
-			imap_close(workers[j].imap);
-		}
+		if (workers[j].imap)
+			end_session(&workers[j].imap, cli->prog, true);
 	}
 	for (size_t i = 0; i < sh.nfolders; i++) {
 		free(sh.folders[i].name);

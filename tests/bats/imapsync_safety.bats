@@ -727,6 +727,17 @@ fake_two_whole() {
 	no_messages
 }
 
+@test "an [ALERT] from the server is shown on stderr once, printable, also under -q" {
+	fake_folders '* LIST () "/" INBOX' \
+		"ON ^\S+ EXAMINE => * OK [ALERT] Mailbox 95% full\\x1b[31m\r\n* 1 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n\$TAG OK [READ-ONLY] done"
+	hostile_run -q
+	expect_status 0
+	[ "$(grep -c 'imapsync: the server says: Mailbox 95% full?\[31m$' <<<"$stderr")" -eq 1 ] ||
+		{ _mp_show; false; }
+	expect_clean_lines
+	[ "$(folder_count "$MD")" -eq 1 ]
+}
+
 @test "hostile: NO without text and BAD without text are clean errors" {
 	fake_folders '* LIST () "/" INBOX' 'ON ^\S+ EXAMINE => $TAG NO'
 	hostile_run
