@@ -77,3 +77,24 @@ probe_oauth() {
 	fake_wait
 	! grep -q "AUTHENTICATE" "$FAKE_LOG"
 }
+
+@test "oauth: without SASL-IR the token waits for the server's empty challenge" {
+	fake_start - --tls server --implicit-tls <<-EOF
+	S: * OK [CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER] fake ready
+	C: ^(\S+) AUTHENTICATE OAUTHBEARER$
+	S: +
+	C*:
+	S: \$1 OK [CAPABILITY IMAP4rev1] logged in
+	ON CAPABILITY => * CAPABILITY IMAP4rev1\r\n\$TAG OK done
+	ON LOGOUT => * BYE bye\r\n\$TAG OK done
+	DRAIN
+	EOF
+	probe_oauth
+	expect_status 0
+	expect_out "Authenticated as alice using OAUTHBEARER"
+	fake_wait
+	[ "$FAKE_STATUS" -eq 0 ]
+	# The token came on a line of its own, after the "+".
+	[ "$(grep -A1 'AUTHENTICATE OAUTHBEARER$' "$FAKE_LOG" | tail -n1 | cut -c1-3)" = "S: " ]
+	grep -Eq '^C: [A-Za-z0-9+/]+=*$' "$FAKE_LOG"
+}
